@@ -1,0 +1,19 @@
+/*
+ * hs_sitelabel.h - the DNS label in a customer's site_url, made from the
+ * company name: lower-case ASCII letters, digits and '-', at most 63
+ * characters, "site" when nothing is left; "-2", "-3", ... on a clash.
+ *
+ * httpd-free: APR only.
+ */
+#ifndef HS_SITELABEL_H
+#define HS_SITELABEL_H
+
+#include <apr_pools.h>
+
+#define HS_LABEL_MAX 63
+
+/* The label for company (UTF-8), with suffix n (n <= 1: none, else "-n"),
+ * never longer than HS_LABEL_MAX; the base is cut to make room. */
+const char *hs_site_label(apr_pool_t *p, const char *company, int n);
+
+#endif /* HS_SITELABEL_H */

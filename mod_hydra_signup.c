@@ -1,0 +1,50 @@
+/*
+ * mod_hydra_signup - HydraCore's public customer-signup API as an httpd 2.4
+ * module. This file is glue only: the module record, the hooks and the
+ * directive table (src/config.c); the work is in src/.
+ */
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "http_protocol.h"
+
+#include <apr_optional.h>
+
+#include "hs_config.h"
+#include "hs_db.h"
+#include "hs_endpoints.h"
+#include "hs_log.h"
+
+static int hs_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                          apr_pool_t *ptemp, server_rec *s)
+{
+    if (hs_db_init_functions()) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                     HSLOGNO(00103) "mod_dbd is not loaded: mod_hydra_signup "
+                                    "needs it (LoadModule dbd_module ...)");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    hs_db_register(s);
+    return OK;
+}
+
+static void hs_register_hooks(apr_pool_t *p)
+{
+    /* our statements must be registered before mod_dbd prepares them */
+    static const char *const before_dbd[] = {"mod_dbd.c", NULL};
+
+    ap_hook_check_config(hs_check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(hs_post_config, NULL, before_dbd, APR_HOOK_MIDDLE);
+    ap_hook_handler(hs_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+AP_DECLARE_MODULE(hydra_signup) = {
+    STANDARD20_MODULE_STUFF,
+    hs_create_dir_cfg, /* per-directory config */
+    hs_merge_dir_cfg,  /* merge per-directory */
+    hs_create_srv_cfg, /* per-server config */
+    hs_merge_srv_cfg,  /* merge per-server */
+    hs_cmds,           /* directives */
+    hs_register_hooks, /* hooks */
+    AP_MODULE_FLAG_NONE
+};

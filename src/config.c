@@ -1,0 +1,732 @@
+/*
+ * config.c - directives, create/merge, and the configuration-time checks
+ * (CONTRACT section 6). Everything that can be refused is refused here, with
+ * the directive's name, so that `httpd -t` catches it before a request does.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+
+#include <apr_file_io.h>
+#include <apr_hash.h>
+#include <apr_strings.h>
+
+#include "hs_config.h"
+#include "hs_log.h"
+#include "hs_spool.h"
+
+APLOG_USE_MODULE(hydra_signup);
+
+#define DEF_ISSUER "hydracore"
+#define DEF_AUDIENCE "hydracore-portal"
+#define DEF_ACCESS_TTL 3600
+#define DEF_REFRESH_TTL 2592000
+#define DEF_CODE_TTL 900
+#define DEF_MAX_ATTEMPTS 5
+#define DEF_RESEND 60
+#define DEF_MAILS_PER_HOUR 5
+#define DEF_PENDING_TTL 259200
+#define DEF_MAX_BODY 16384
+#define MAX_MAX_BODY (1024 * 1024)
+#define DEF_RATE_SIGNUP_N 10
+#define DEF_RATE_SIGNUP_W 60
+#define DEF_RATE_VERIFY_N 20
+#define DEF_RATE_VERIFY_W 60
+#define MIN_SECRET 32
+
+void *hs_create_dir_cfg(apr_pool_t *p, char *dir)
+{
+    hs_dir_cfg *c = apr_pcalloc(p, sizeof(*c));
+    c->conceal = HS_UNSET;
+    c->jwt_alg = HS_UNSET;
+    c->access_ttl = HS_UNSET;
+    c->refresh_ttl = HS_UNSET;
+    c->code_ttl = HS_UNSET;
+    c->max_attempts = HS_UNSET;
+    c->resend_interval = HS_UNSET;
+    c->mails_per_hour = HS_UNSET;
+    c->pending_ttl = HS_UNSET;
+    c->placement = HS_UNSET;
+    c->max_body = HS_UNSET;
+    c->rate_signup.limit = HS_UNSET;
+    c->rate_verify.limit = HS_UNSET;
+    return c;
+}
+
+#define PICK_PTR(f) (add->f ? add->f : base->f)
+#define PICK_NUM(f) (add->f != HS_UNSET ? add->f : base->f)
+
+void *hs_merge_dir_cfg(apr_pool_t *p, void *basev, void *addv)
+{
+    const hs_dir_cfg *base = basev, *add = addv;
+    hs_dir_cfg *c = apr_palloc(p, sizeof(*c));
+
+    if (add->tenants) {
+        c->tenants = add->tenants;
+        c->tenants_all = add->tenants_all;
+    }
+    else {
+        c->tenants = base->tenants;
+        c->tenants_all = base->tenants_all;
+    }
+    c->conceal = PICK_NUM(conceal);
+    c->jwt_alg = PICK_NUM(jwt_alg);
+    c->jwt_key_file = PICK_PTR(jwt_key_file);
+    c->jwt_kid = PICK_PTR(jwt_kid);
+    c->jwt_issuer = PICK_PTR(jwt_issuer);
+    c->jwt_audience = PICK_PTR(jwt_audience);
+    c->jwt_key = PICK_PTR(jwt_key);
+    c->access_ttl = PICK_NUM(access_ttl);
+    c->refresh_ttl = PICK_NUM(refresh_ttl);
+    if (add->code_secret) {
+        c->code_secret_file = add->code_secret_file;
+        c->code_secret = add->code_secret;
+        c->code_secret_len = add->code_secret_len;
+    }
+    else {
+        c->code_secret_file = base->code_secret_file;
+        c->code_secret = base->code_secret;
+        c->code_secret_len = base->code_secret_len;
+    }
+    c->code_ttl = PICK_NUM(code_ttl);
+    c->max_attempts = PICK_NUM(max_attempts);
+    c->resend_interval = PICK_NUM(resend_interval);
+    c->mails_per_hour = PICK_NUM(mails_per_hour);
+    c->pending_ttl = PICK_NUM(pending_ttl);
+    c->placement = PICK_NUM(placement);
+    c->spool_dir = PICK_PTR(spool_dir);
+    c->mail_from = PICK_PTR(mail_from);
+    c->mail_template_file = PICK_PTR(mail_template_file);
+    c->mail_template = PICK_PTR(mail_template);
+    c->mail_exists_template_file = PICK_PTR(mail_exists_template_file);
+    c->mail_exists_template = PICK_PTR(mail_exists_template);
+    c->max_body = PICK_NUM(max_body);
+    c->rate_signup =
+        add->rate_signup.limit != HS_UNSET ? add->rate_signup : base->rate_signup;
+    c->rate_verify =
+        add->rate_verify.limit != HS_UNSET ? add->rate_verify : base->rate_verify;
+    c->cors_origins = PICK_PTR(cors_origins);
+    return c;
+}
+
+void *hs_create_srv_cfg(apr_pool_t *p, server_rec *s)
+{
+    return apr_pcalloc(p, sizeof(hs_srv_cfg));
+}
+
+void *hs_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
+{
+    const hs_srv_cfg *base = basev, *add = addv;
+    hs_srv_cfg *c = apr_pcalloc(p, sizeof(*c));
+    c->ratelimit_cache =
+        add->ratelimit_cache ? add->ratelimit_cache : base->ratelimit_cache;
+    return c;
+}
+
+/* ---- effective values -------------------------------------------------- */
+
+#define DEFAULTED(v, d) ((v) != HS_UNSET ? (v) : (d))
+
+const char *hs_cfg_issuer(const hs_dir_cfg *c)
+{
+    return c->jwt_issuer ? c->jwt_issuer : DEF_ISSUER;
+}
+const char *hs_cfg_audience(const hs_dir_cfg *c)
+{
+    return c->jwt_audience ? c->jwt_audience : DEF_AUDIENCE;
+}
+long hs_cfg_access_ttl(const hs_dir_cfg *c)
+{
+    return DEFAULTED(c->access_ttl, DEF_ACCESS_TTL);
+}
+long hs_cfg_refresh_ttl(const hs_dir_cfg *c)
+{
+    return DEFAULTED(c->refresh_ttl, DEF_REFRESH_TTL);
+}
+long hs_cfg_code_ttl(const hs_dir_cfg *c)
+{
+    return DEFAULTED(c->code_ttl, DEF_CODE_TTL);
+}
+int hs_cfg_max_attempts(const hs_dir_cfg *c)
+{
+    return DEFAULTED(c->max_attempts, DEF_MAX_ATTEMPTS);
+}
+long hs_cfg_resend_interval(const hs_dir_cfg *c)
+{
+    return DEFAULTED(c->resend_interval, DEF_RESEND);
+}
+int hs_cfg_mails_per_hour(const hs_dir_cfg *c)
+{
+    return DEFAULTED(c->mails_per_hour, DEF_MAILS_PER_HOUR);
+}
+long hs_cfg_pending_ttl(const hs_dir_cfg *c)
+{
+    return DEFAULTED(c->pending_ttl, DEF_PENDING_TTL);
+}
+int hs_cfg_placement(const hs_dir_cfg *c)
+{
+    return DEFAULTED(c->placement, HS_PLACE_SPREAD);
+}
+long hs_cfg_max_body(const hs_dir_cfg *c)
+{
+    return DEFAULTED(c->max_body, DEF_MAX_BODY);
+}
+int hs_cfg_conceal(const hs_dir_cfg *c)
+{
+    return DEFAULTED(c->conceal, 0);
+}
+hs_rate hs_cfg_rate_signup(const hs_dir_cfg *c)
+{
+    hs_rate d = {DEF_RATE_SIGNUP_N, DEF_RATE_SIGNUP_W};
+    return c->rate_signup.limit != HS_UNSET ? c->rate_signup : d;
+}
+hs_rate hs_cfg_rate_verify(const hs_dir_cfg *c)
+{
+    hs_rate d = {DEF_RATE_VERIFY_N, DEF_RATE_VERIFY_W};
+    return c->rate_verify.limit != HS_UNSET ? c->rate_verify : d;
+}
+const hs_mail_template *hs_cfg_template(const hs_dir_cfg *c,
+                                        hs_mail_kind kind)
+{
+    const hs_mail_template *t =
+        kind == HS_MAIL_VERIFY ? c->mail_template : c->mail_exists_template;
+    return t ? t : hs_mail_default_template(kind);
+}
+
+int hs_cfg_serves(const hs_dir_cfg *c, const char *slug)
+{
+    int i;
+    if (c->tenants_all) {
+        return 1;
+    }
+    if (!c->tenants) {
+        return 0;
+    }
+    for (i = 0; i < c->tenants->nelts; i++) {
+        if (!strcmp(APR_ARRAY_IDX(c->tenants, i, const char *), slug)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int hs_cfg_cors_allowed(const hs_dir_cfg *c, const char *origin)
+{
+    int i;
+    if (!c->cors_origins || !origin) {
+        return 0;
+    }
+    for (i = 0; i < c->cors_origins->nelts; i++) {
+        if (!strcmp(APR_ARRAY_IDX(c->cors_origins, i, const char *), origin)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- directive handlers ------------------------------------------------ */
+
+static const char *dir_error(cmd_parms *cmd, const char *fmt, const char *arg)
+{
+    return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ",
+                       apr_psprintf(cmd->pool, fmt, arg), NULL);
+}
+
+/* Parses a whole positive number no larger than max. */
+static int parse_positive(const char *arg, long max, long *out)
+{
+    char *end;
+    apr_int64_t v;
+    if (!arg || !*arg) {
+        return -1;
+    }
+    errno = 0;
+    v = apr_strtoi64(arg, &end, 10);
+    if (errno || *end || v <= 0 || v > max) {
+        return -1;
+    }
+    *out = (long)v;
+    return 0;
+}
+
+/* cmd->info is the offset of a long field */
+static const char *set_seconds(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    long v;
+    if (parse_positive(arg, 10L * 365 * 86400, &v)) {
+        return dir_error(cmd,
+                         "'%s' is not a positive whole number of seconds",
+                         arg);
+    }
+    *(long *)((char *)cfg + (apr_size_t)cmd->info) = v;
+    return NULL;
+}
+
+/* cmd->info is the offset of an int field */
+static const char *set_count(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    long v;
+    if (parse_positive(arg, 1000000, &v)) {
+        return dir_error(cmd, "'%s' is not a positive whole number", arg);
+    }
+    *(int *)((char *)cfg + (apr_size_t)cmd->info) = (int)v;
+    return NULL;
+}
+
+static const char *set_string(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    if (!*arg) {
+        return dir_error(cmd, "%sneeds a value", "");
+    }
+    *(const char **)((char *)cfg + (apr_size_t)cmd->info) = arg;
+    return NULL;
+}
+
+static const char *set_max_body(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    hs_dir_cfg *c = cfg;
+    long v;
+    if (parse_positive(arg, MAX_MAX_BODY, &v)) {
+        return dir_error(
+            cmd, "'%s' is not a number of bytes between 1 and 1048576", arg);
+    }
+    c->max_body = v;
+    return NULL;
+}
+
+static const char *set_tenants(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    hs_dir_cfg *c = cfg;
+    const char *p;
+    if (!c->tenants) {
+        c->tenants = apr_array_make(cmd->pool, 4, sizeof(const char *));
+    }
+    if (!strcmp(arg, "*")) {
+        c->tenants_all = 1;
+        return NULL;
+    }
+    if (strlen(arg) > 100) {
+        return dir_error(cmd, "'%s' is longer than 100 characters", arg);
+    }
+    for (p = arg; *p; p++) {
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
+            return dir_error(cmd, "'%s' contains a control character", arg);
+        }
+    }
+    APR_ARRAY_PUSH(c->tenants, const char *) = arg;
+    return NULL;
+}
+
+static const char *set_conceal(cmd_parms *cmd, void *cfg, int on)
+{
+    ((hs_dir_cfg *)cfg)->conceal = on;
+    return NULL;
+}
+
+static const char *set_alg(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    hs_jwt_alg alg;
+    if (hs_jwt_alg_parse(arg, &alg)) {
+        return dir_error(cmd,
+                         "unknown algorithm '%s' (use HS256, RS256, ES256 or "
+                         "EdDSA)",
+                         arg);
+    }
+    ((hs_dir_cfg *)cfg)->jwt_alg = (int)alg;
+    return NULL;
+}
+
+static const char *readable_file(cmd_parms *cmd, const char *arg,
+                                 const char **path)
+{
+    apr_finfo_t fi;
+    apr_status_t rv;
+    char buf[120];
+
+    *path = ap_server_root_relative(cmd->pool, arg);
+    if (!*path) {
+        return dir_error(cmd, "invalid path '%s'", arg);
+    }
+    rv = apr_stat(&fi, *path, APR_FINFO_TYPE, cmd->temp_pool);
+    if (rv != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "%s: cannot read %s: %s",
+                            cmd->cmd->name, *path,
+                            apr_strerror(rv, buf, sizeof(buf)));
+    }
+    if (fi.filetype != APR_REG) {
+        return apr_psprintf(cmd->pool, "%s: %s is not a regular file",
+                            cmd->cmd->name, *path);
+    }
+    if (access(*path, R_OK) != 0) {
+        return apr_psprintf(cmd->pool, "%s: cannot read %s: %s",
+                            cmd->cmd->name, *path, strerror(errno));
+    }
+    return NULL;
+}
+
+static const char *read_whole_file(cmd_parms *cmd, const char *path,
+                                   char **data, apr_size_t *len)
+{
+    apr_file_t *f;
+    apr_finfo_t fi;
+    apr_status_t rv;
+    char buf[120];
+
+    rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY,
+                       APR_OS_DEFAULT, cmd->temp_pool);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
+        if (rv == APR_SUCCESS && fi.size > 1024 * 1024) {
+            apr_file_close(f);
+            return apr_psprintf(cmd->pool, "%s: %s is larger than 1 MiB",
+                                cmd->cmd->name, path);
+        }
+        if (rv == APR_SUCCESS) {
+            *data = apr_palloc(cmd->pool, (apr_size_t)fi.size + 1);
+            rv = apr_file_read_full(f, *data, (apr_size_t)fi.size, len);
+            if (rv == APR_EOF) {
+                rv = APR_SUCCESS;
+            }
+            (*data)[*len] = '\0';
+        }
+        apr_file_close(f);
+    }
+    if (rv != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "%s: cannot read %s: %s",
+                            cmd->cmd->name, path,
+                            apr_strerror(rv, buf, sizeof(buf)));
+    }
+    return NULL;
+}
+
+static const char *set_key_file(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    hs_dir_cfg *c = cfg;
+    /* loaded in check_config, once the algorithm is known */
+    return readable_file(cmd, arg, &c->jwt_key_file);
+}
+
+static const char *set_code_secret(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    hs_dir_cfg *c = cfg;
+    const char *path, *err;
+    char *data;
+    apr_size_t len;
+
+    if ((err = readable_file(cmd, arg, &path)) ||
+        (err = read_whole_file(cmd, path, &data, &len))) {
+        return err;
+    }
+    if (len > 0 && data[len - 1] == '\n') {
+        len--;
+        if (len > 0 && data[len - 1] == '\r') {
+            len--;
+        }
+    }
+    if (len < MIN_SECRET) {
+        return apr_psprintf(cmd->pool,
+                            "%s: %s holds %" APR_SIZE_T_FMT
+                            " bytes; the code secret needs at least %d",
+                            cmd->cmd->name, path, len, MIN_SECRET);
+    }
+    c->code_secret_file = path;
+    c->code_secret = (const unsigned char *)data;
+    c->code_secret_len = len;
+    return NULL;
+}
+
+static const char *set_placement(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    hs_dir_cfg *c = cfg;
+    if (!strcasecmp(arg, "spread")) {
+        c->placement = HS_PLACE_SPREAD;
+    }
+    else if (!strcasecmp(arg, "fill")) {
+        c->placement = HS_PLACE_FILL;
+    }
+    else {
+        return dir_error(cmd, "'%s' is neither spread nor fill", arg);
+    }
+    return NULL;
+}
+
+static const char *set_spool(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    hs_dir_cfg *c = cfg;
+    const char *dir = ap_server_root_relative(cmd->pool, arg);
+    const char *why;
+    if (!dir) {
+        return dir_error(cmd, "invalid path '%s'", arg);
+    }
+    if ((why = hs_spool_prepare(cmd->temp_pool, dir)) != NULL) {
+        return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, why);
+    }
+    c->spool_dir = dir;
+    return NULL;
+}
+
+static const char *set_mail_from(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    const char *why = hs_mail_check_from(cmd->temp_pool, arg);
+    if (why) {
+        return apr_psprintf(cmd->pool, "%s: '%s': %s", cmd->cmd->name, arg,
+                            why);
+    }
+    ((hs_dir_cfg *)cfg)->mail_from = arg;
+    return NULL;
+}
+
+static const char *set_template(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    hs_dir_cfg *c = cfg;
+    hs_mail_kind kind = cmd->info ? HS_MAIL_EXISTS : HS_MAIL_VERIFY;
+    const char *path, *err;
+    char *data;
+    apr_size_t len;
+    hs_mail_template *t;
+
+    if ((err = readable_file(cmd, arg, &path)) ||
+        (err = read_whole_file(cmd, path, &data, &len))) {
+        return err;
+    }
+    if ((err = hs_mail_template_parse(cmd->pool, data, len, kind, &t))) {
+        return apr_psprintf(cmd->pool, "%s: %s: %s", cmd->cmd->name, path,
+                            err);
+    }
+    if (kind == HS_MAIL_VERIFY) {
+        c->mail_template_file = path;
+        c->mail_template = t;
+    }
+    else {
+        c->mail_exists_template_file = path;
+        c->mail_exists_template = t;
+    }
+    return NULL;
+}
+
+static const char *set_rate(cmd_parms *cmd, void *cfg, const char *which,
+                            const char *n, const char *secs)
+{
+    hs_dir_cfg *c = cfg;
+    hs_rate *r;
+    long limit, window;
+    if (!strcasecmp(which, "signup")) {
+        r = &c->rate_signup;
+    }
+    else if (!strcasecmp(which, "verify")) {
+        r = &c->rate_verify;
+    }
+    else {
+        return dir_error(cmd, "'%s' is neither signup nor verify", which);
+    }
+    if (parse_positive(n, 1000000, &limit)) {
+        return dir_error(cmd, "'%s' is not a positive number of requests", n);
+    }
+    if (parse_positive(secs, 86400, &window)) {
+        return dir_error(cmd,
+                         "'%s' is not a window of 1 to 86400 seconds", secs);
+    }
+    r->limit = (int)limit;
+    r->window = (int)window;
+    return NULL;
+}
+
+static const char *set_cache(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    hs_srv_cfg *sc =
+        ap_get_module_config(cmd->server->module_config, &hydra_signup_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    if (err) {
+        return err;
+    }
+    if (!*arg) {
+        return dir_error(cmd, "%sneeds a provider", "");
+    }
+    sc->ratelimit_cache = arg;
+    return NULL;
+}
+
+static const char *set_cors(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    hs_dir_cfg *c = cfg;
+    if (strncmp(arg, "https://", 8) && strncmp(arg, "http://", 7)) {
+        return dir_error(cmd,
+                         "'%s' is not an origin (scheme://host[:port])", arg);
+    }
+    if (strchr(arg + 8, '/') || arg[strlen(arg) - 1] == '/') {
+        return dir_error(cmd, "'%s' is not an origin: no path allowed", arg);
+    }
+    if (!c->cors_origins) {
+        c->cors_origins = apr_array_make(cmd->pool, 4, sizeof(const char *));
+    }
+    APR_ARRAY_PUSH(c->cors_origins, const char *) = arg;
+    return NULL;
+}
+
+#define OFF(f) ((void *)APR_OFFSETOF(hs_dir_cfg, f))
+#define ANYWHERE (RSRC_CONF | ACCESS_CONF)
+
+const command_rec hs_cmds[] = {
+    AP_INIT_ITERATE("HydraSignupTenants", set_tenants, NULL, ANYWHERE,
+                    "tenant slugs this vhost serves, or *"),
+    AP_INIT_FLAG("HydraSignupConcealExisting", set_conceal, NULL, ANYWHERE,
+                 "answer an existing active email like a new signup"),
+    AP_INIT_TAKE1("HydraSignupJWTAlgorithm", set_alg, NULL, ANYWHERE,
+                  "HS256, RS256, ES256 or EdDSA"),
+    AP_INIT_TAKE1("HydraSignupJWTKeyFile", set_key_file, NULL, ANYWHERE,
+                  "HS256 secret file or PEM private key"),
+    AP_INIT_TAKE1("HydraSignupJWTKeyID", set_string, OFF(jwt_kid), ANYWHERE,
+                  "kid header and JWKS id"),
+    AP_INIT_TAKE1("HydraSignupJWTIssuer", set_string, OFF(jwt_issuer),
+                  ANYWHERE, "iss claim"),
+    AP_INIT_TAKE1("HydraSignupJWTAudience", set_string, OFF(jwt_audience),
+                  ANYWHERE, "aud claim"),
+    AP_INIT_TAKE1("HydraSignupAccessTTL", set_seconds, OFF(access_ttl),
+                  ANYWHERE, "access token lifetime in seconds"),
+    AP_INIT_TAKE1("HydraSignupRefreshTTL", set_seconds, OFF(refresh_ttl),
+                  ANYWHERE, "refresh token lifetime in seconds"),
+    AP_INIT_TAKE1("HydraSignupCodeSecretFile", set_code_secret, NULL,
+                  ANYWHERE, "HMAC key (>= 32 bytes) for stored codes"),
+    AP_INIT_TAKE1("HydraSignupCodeTTL", set_seconds, OFF(code_ttl), ANYWHERE,
+                  "verification code lifetime in seconds"),
+    AP_INIT_TAKE1("HydraSignupMaxAttempts", set_count, OFF(max_attempts),
+                  ANYWHERE, "failed verifies before the code is void"),
+    AP_INIT_TAKE1("HydraSignupResendInterval", set_seconds,
+                  OFF(resend_interval), ANYWHERE,
+                  "least seconds between two codes to one signup"),
+    AP_INIT_TAKE1("HydraSignupMailsPerHour", set_count, OFF(mails_per_hour),
+                  ANYWHERE, "codes mailed to one address per hour"),
+    AP_INIT_TAKE1("HydraSignupPendingTTL", set_seconds, OFF(pending_ttl),
+                  ANYWHERE, "seconds before an unverified signup frees its slot"),
+    AP_INIT_TAKE1("HydraSignupPlacement", set_placement, NULL, ANYWHERE,
+                  "spread (least loaded first) or fill"),
+    AP_INIT_TAKE1("HydraSignupSpoolDir", set_spool, NULL, ANYWHERE,
+                  "mail spool directory (tmp/, new/)"),
+    AP_INIT_TAKE1("HydraSignupMailFrom", set_mail_from, NULL, ANYWHERE,
+                  "From header, \"Name <addr>\""),
+    AP_INIT_TAKE1("HydraSignupMailTemplate", set_template, NULL, ANYWHERE,
+                  "verification mail template file"),
+    AP_INIT_TAKE1("HydraSignupMailExistsTemplate", set_template, (void *)1,
+                  ANYWHERE, "template of the account-exists mail"),
+    AP_INIT_TAKE1("HydraSignupMaxBody", set_max_body, NULL, ANYWHERE,
+                  "request body limit in bytes"),
+    AP_INIT_TAKE3("HydraSignupRateLimit", set_rate, NULL, ANYWHERE,
+                  "signup|verify REQUESTS SECONDS"),
+    AP_INIT_TAKE1("HydraSignupRateLimitCache", set_cache, NULL, RSRC_CONF,
+                  "socache provider[:args] for the rate-limit counters"),
+    AP_INIT_ITERATE("HydraSignupCORSOrigins", set_cors, NULL, ANYWHERE,
+                    "origins allowed by CORS"),
+    {NULL}};
+
+/* ---- configuration-time checks ----------------------------------------- */
+
+/* Loads (once per alg/file/kid) the JWT key of an effective config. */
+static const char *load_key(apr_pool_t *pconf, apr_hash_t *cache,
+                            hs_dir_cfg *c)
+{
+    hs_jwt_alg alg = c->jwt_alg == HS_UNSET ? HS_JWT_HS256 : c->jwt_alg;
+    const char *id = apr_psprintf(pconf, "%d|%s|%s", (int)alg,
+                                  c->jwt_key_file, c->jwt_kid ? c->jwt_kid : "");
+    hs_jwt_key *key = apr_hash_get(cache, id, APR_HASH_KEY_STRING);
+    const char *err;
+
+    if (!key) {
+        if ((err = hs_jwt_key_load(pconf, alg, c->jwt_key_file, &key))) {
+            return apr_psprintf(pconf, "HydraSignupJWTKeyFile %s: %s (%s)",
+                                c->jwt_key_file, err,
+                                hs_jwt_alg_name(alg));
+        }
+        if (c->jwt_kid) {
+            hs_jwt_key_set_kid(key, c->jwt_kid);
+        }
+        apr_hash_set(cache, id, APR_HASH_KEY_STRING, key);
+    }
+    c->jwt_key = key;
+    return NULL;
+}
+
+/* Checks an effective config; loads its key. where names it in the log. */
+static int check_one(apr_pool_t *pconf, apr_hash_t *cache, server_rec *s,
+                     hs_dir_cfg *c, const char *where)
+{
+    const char *missing = NULL, *err;
+
+    if (!c->tenants) {
+        /* serves nothing: every request answers 404 */
+        return OK;
+    }
+    if (!c->jwt_key_file) {
+        missing = "HydraSignupJWTKeyFile";
+    }
+    else if (!c->code_secret) {
+        missing = "HydraSignupCodeSecretFile";
+    }
+    else if (!c->spool_dir) {
+        missing = "HydraSignupSpoolDir";
+    }
+    else if (!c->mail_from) {
+        missing = "HydraSignupMailFrom";
+    }
+    if (missing) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                     HSLOGNO(00101) "%s is required where HydraSignupTenants "
+                                    "is set (%s)",
+                     missing, where);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if ((err = load_key(pconf, cache, c))) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                     HSLOGNO(00102) "%s (%s)", err, where);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
+}
+
+int hs_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                    server_rec *s)
+{
+    apr_hash_t *cache = apr_hash_make(ptemp);
+    server_rec *sp;
+
+    for (sp = s; sp; sp = sp->next) {
+        hs_dir_cfg *base =
+            ap_get_module_config(sp->lookup_defaults, &hydra_signup_module);
+        core_server_config *core = ap_get_core_module_config(sp->module_config);
+        const char *name = apr_psprintf(ptemp, "server %s:%d",
+                                        sp->server_hostname
+                                            ? sp->server_hostname
+                                            : "(unnamed)",
+                                        sp->port);
+        int i, rc;
+
+        if ((rc = check_one(pconf, cache, sp, base, name)) != OK) {
+            return rc;
+        }
+        for (i = 0; core->sec_url && i < core->sec_url->nelts; i++) {
+            ap_conf_vector_t *vec =
+                APR_ARRAY_IDX(core->sec_url, i, ap_conf_vector_t *);
+            hs_dir_cfg *loc = ap_get_module_config(vec, &hydra_signup_module);
+            core_dir_config *cd = ap_get_core_module_config(vec);
+            hs_dir_cfg *eff;
+
+            if (!loc) {
+                continue;
+            }
+            eff = hs_merge_dir_cfg(pconf, base, loc);
+            rc = check_one(pconf, cache, sp, eff,
+                           apr_psprintf(ptemp, "<Location %s> in %s",
+                                        cd && cd->d ? cd->d : "?", name));
+            if (rc != OK) {
+                return rc;
+            }
+            /* the merged key travels with this Location from now on */
+            loc->jwt_key = eff->jwt_key;
+        }
+    }
+    return OK;
+}
