@@ -14,6 +14,7 @@
 #include "hs_db.h"
 #include "hs_endpoints.h"
 #include "hs_log.h"
+#include "hs_ratelimit.h"
 
 static int hs_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                           apr_pool_t *ptemp, server_rec *s)
@@ -25,7 +26,7 @@ static int hs_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     hs_db_register(s);
-    return OK;
+    return hs_ratelimit_post_config(pconf, plog, ptemp, s);
 }
 
 static void hs_register_hooks(apr_pool_t *p)
@@ -33,8 +34,10 @@ static void hs_register_hooks(apr_pool_t *p)
     /* our statements must be registered before mod_dbd prepares them */
     static const char *const before_dbd[] = {"mod_dbd.c", NULL};
 
+    ap_hook_pre_config(hs_ratelimit_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(hs_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(hs_post_config, NULL, before_dbd, APR_HOOK_MIDDLE);
+    ap_hook_child_init(hs_ratelimit_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(hs_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 

@@ -11,6 +11,8 @@
 #include "http_config.h"
 #include "http_core.h"
 #include "http_log.h"
+#include "ap_provider.h"
+#include "ap_socache.h"
 
 #include <apr_file_io.h>
 #include <apr_hash.h>
@@ -541,11 +543,20 @@ static const char *set_cache(cmd_parms *cmd, void *cfg, const char *arg)
     hs_srv_cfg *sc =
         ap_get_module_config(cmd->server->module_config, &hydra_signup_module);
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *sep = strchr(arg, ':'), *name;
     if (err) {
         return err;
     }
-    if (!*arg) {
-        return dir_error(cmd, "%sneeds a provider", "");
+    name = sep ? apr_pstrmemdup(cmd->temp_pool, arg, sep - arg) : arg;
+    if (!*name) {
+        return dir_error(cmd, "'%s' names no provider", arg);
+    }
+    if (!ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name,
+                            AP_SOCACHE_PROVIDER_VERSION)) {
+        return apr_psprintf(cmd->pool,
+                            "%s: unknown socache provider '%s' (load "
+                            "mod_socache_%s before this line)",
+                            cmd->cmd->name, name, name);
     }
     sc->ratelimit_cache = arg;
     return NULL;

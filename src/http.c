@@ -125,10 +125,10 @@ static int read_body(request_rec *r, apr_size_t cap, char **out,
 
 int hs_read_json(request_rec *r, const hs_dir_cfg *cfg, json_object **obj)
 {
-    apr_size_t cap = (apr_size_t)hs_cfg_max_body(cfg), len;
+    apr_size_t cap = (apr_size_t)hs_cfg_max_body(cfg), len = 0;
     const char *clen = apr_table_get(r->headers_in, "Content-Length");
     hs_errors *errs;
-    char *body;
+    char *body = NULL;
     int rc;
 
     *obj = NULL;

@@ -1,0 +1,234 @@
+/*
+ * verify.c - POST {location}/verify: check the code, activate the customer,
+ * issue the portal tokens (DESIGN.md "POST verify").
+ *
+ * The attempt is counted by the UPDATE that finds the code row (so it is
+ * counted before any comparison, under the row lock, and parallel guesses
+ * queue behind each other); then the HMAC of the given code is compared in
+ * constant time. A wrong, expired or used code, an unknown address and an
+ * active customer all get the same 400, after the same HMAC work.
+ */
+#include <string.h>
+
+#include "httpd.h"
+#include "http_log.h"
+#include "http_protocol.h"
+
+#include <apr_strings.h>
+#include <json-c/json.h>
+
+#include "hs_config.h"
+#include "hs_crypto.h"
+#include "hs_db.h"
+#include "hs_endpoints.h"
+#include "hs_http.h"
+#include "hs_json.h"
+#include "hs_jwt.h"
+#include "hs_log.h"
+#include "hs_ratelimit.h"
+#include "hs_validate.h"
+
+APLOG_USE_MODULE(hydra_signup);
+
+#define MSG_INVALID "Invalid or expired verification code"
+#define MSG_LOCKED                                                             \
+    "Too many failed attempts; request a new code by signing up again"
+#define MSG_UNAVAILABLE "Service temporarily unavailable"
+#define NO_CUSTOMER "00000000-0000-0000-0000-000000000000"
+
+/* columns of HS_Q_VERIFY_ATTEMPT */
+enum { V_CUSTOMER, V_TENANT, V_MAC, V_ATTEMPTS, V_EXPIRED, V_VOID };
+
+static int is_true(const char *v)
+{
+    return v && (!strcmp(v, "true") || !strcmp(v, "t"));
+}
+
+/* HMAC of the given code for customer, raw (HS_HMAC_LEN bytes). */
+static int code_mac(request_rec *r, const hs_dir_cfg *cfg,
+                    const char *customer, const char *code,
+                    unsigned char out[HS_HMAC_LEN])
+{
+    const char *msg = apr_pstrcat(r->pool, customer, ":", code, NULL);
+    return hs_hmac_sha256(cfg->code_secret, cfg->code_secret_len, msg,
+                          strlen(msg), out);
+}
+
+/* hex (2*n chars) -> n bytes; -1 when malformed */
+static int unhex(const char *hex, unsigned char *out, size_t n)
+{
+    size_t i;
+    if (!hex || strlen(hex) != 2 * n) {
+        return -1;
+    }
+    for (i = 0; i < 2 * n; i++) {
+        char c = hex[i];
+        int v = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                       : -1;
+        if (v < 0) {
+            return -1;
+        }
+        if (i % 2 == 0) {
+            out[i / 2] = (unsigned char)(v << 4);
+        }
+        else {
+            out[i / 2] |= (unsigned char)v;
+        }
+    }
+    return 0;
+}
+
+/* One signed token of type for customer/tenant. */
+static const char *token(request_rec *r, const hs_dir_cfg *cfg,
+                         const char *type, const char *customer,
+                         const char *tenant, const char *jti, long ttl)
+{
+    json_object *c = json_object_new_object();
+    apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
+    const char *claims, *jwt, *err = NULL;
+
+    json_object_object_add(c, "sub", json_object_new_string(customer));
+    json_object_object_add(c, "tenant_id", json_object_new_string(tenant));
+    json_object_object_add(c, "type", json_object_new_string(type));
+    json_object_object_add(c, "iss", json_object_new_string(hs_cfg_issuer(cfg)));
+    json_object_object_add(c, "aud",
+                           json_object_new_string(hs_cfg_audience(cfg)));
+    json_object_object_add(c, "iat", json_object_new_int64(now));
+    json_object_object_add(c, "exp", json_object_new_int64(now + ttl));
+    json_object_object_add(c, "jti", json_object_new_string(jti));
+    claims = hs_json_to_string(r->pool, c);
+    json_object_put(c);
+    jwt = hs_jwt_sign(r->pool, cfg->jwt_key, claims, &err);
+    if (!jwt) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      HSLOGNO(00701) "signing the %s token failed: %s", type,
+                      err ? err : "unknown error");
+    }
+    return jwt;
+}
+
+static int finish(request_rec *r, hs_db *db, int commit, int status,
+                  const char *text, long retry)
+{
+    if (hs_db_end(db, commit) && commit) {
+        status = HTTP_SERVICE_UNAVAILABLE;
+        text = MSG_UNAVAILABLE;
+        retry = 5;
+    }
+    return retry > 0 ? hs_send_retry(r, status, text, retry)
+                     : hs_send_detail(r, status, text);
+}
+
+int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
+{
+    json_object *body, *o;
+    hs_errors *errs;
+    hs_verify_req req;
+    hs_db *db;
+    hs_db_result res;
+    const char *args[3], **row, *access, *refresh, *hash;
+    unsigned char given[HS_HMAC_LEN], stored[HS_HMAC_LEN];
+    char jti_a[37], jti_r[37];
+    int match, attempts;
+
+    if (hs_ratelimit(r, cfg, HS_RATE_VERIFY)) {
+        return OK;
+    }
+    hs_read_json(r, cfg, &body);
+    if (!body) {
+        return OK;
+    }
+    errs = hs_errors_make(r->pool);
+    if (hs_verify_req_read(r->pool, body, &req, errs)) {
+        return hs_send_errors(r, errs);
+    }
+    if (!hs_cfg_serves(cfg, req.tenant_slug)) {
+        return hs_send_detail(r, HTTP_NOT_FOUND, "Tenant not found");
+    }
+    if (!(db = hs_db_acquire(r)) || hs_db_begin(db)) {
+        return hs_send_retry(r, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
+    }
+    args[0] = req.tenant_slug;
+    args[1] = req.email;
+    if (hs_db_select(db, HS_Q_VERIFY_ATTEMPT, &res, 2, args)) {
+        hs_db_end(db, 0);
+        return hs_send_retry(r, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
+    }
+    if (res.nrows == 0) {
+        /* nobody to verify: the same HMAC work, the same answer */
+        memset(stored, 0, sizeof(stored));
+        if (code_mac(r, cfg, NO_CUSTOMER, req.code, given) == 0) {
+            (void)hs_ct_equal(given, stored, sizeof(given));
+        }
+        return finish(r, db, 0, HTTP_BAD_REQUEST, MSG_INVALID, 0);
+    }
+    row = res.rows[0];
+    attempts = (int)apr_atoi64(row[V_ATTEMPTS]);
+    if (code_mac(r, cfg, row[V_CUSTOMER], req.code, given) ||
+        unhex(row[V_MAC], stored, sizeof(stored))) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      HSLOGNO(00401) "cannot compare the code of customer %s",
+                      row[V_CUSTOMER]);
+        return finish(r, db, 0, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
+    }
+    if (is_true(row[V_VOID]) || attempts > hs_cfg_max_attempts(cfg)) {
+        /* locked out: no comparison; the code stays void until a new
+         * signup request mails a new one */
+        if (!is_true(row[V_VOID])) {
+            ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
+                          HSLOGNO(00402) "customer %s: %d failed verify "
+                                         "attempts, code voided",
+                          row[V_CUSTOMER], attempts - 1);
+            if (hs_db_exec(db, HS_Q_VERIFY_VOID, NULL, 1, &row[V_CUSTOMER])) {
+                return finish(r, db, 0, HTTP_SERVICE_UNAVAILABLE,
+                              MSG_UNAVAILABLE, 5);
+            }
+        }
+        return finish(r, db, 1, HTTP_TOO_MANY_REQUESTS, MSG_LOCKED,
+                      hs_cfg_resend_interval(cfg));
+    }
+    match = hs_ct_equal(given, stored, sizeof(given));
+    if (!match || is_true(row[V_EXPIRED])) {
+        /* the attempt stays counted */
+        return finish(r, db, 1, HTTP_BAD_REQUEST, MSG_INVALID, 0);
+    }
+
+    /* the right code: sign first, so that a customer is never activated
+     * without tokens; then activate, consume, record the refresh jti */
+    if (hs_uuid4(jti_a) || hs_uuid4(jti_r)) {
+        return finish(r, db, 0, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
+    }
+    access = token(r, cfg, "access", row[V_CUSTOMER], row[V_TENANT], jti_a,
+                   hs_cfg_access_ttl(cfg));
+    refresh = token(r, cfg, "refresh", row[V_CUSTOMER], row[V_TENANT], jti_r,
+                    hs_cfg_refresh_ttl(cfg));
+    hash = hs_sha256_hex(r->pool, jti_r, strlen(jti_r));
+    if (!access || !refresh || !hash) {
+        return finish(r, db, 0, HTTP_INTERNAL_SERVER_ERROR,
+                      "Internal Server Error", 0);
+    }
+    args[0] = row[V_CUSTOMER];
+    args[1] = hash;
+    args[2] = apr_ltoa(r->pool, hs_cfg_refresh_ttl(cfg));
+    if (hs_db_select(db, HS_Q_ACTIVATE, &res, 3, args)) {
+        return finish(r, db, 0, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
+    }
+    if (res.nrows != 1) {
+        /* consumed by a concurrent request meanwhile */
+        return finish(r, db, 0, HTTP_BAD_REQUEST, MSG_INVALID, 0);
+    }
+    if (hs_db_end(db, 1)) {
+        return hs_send_retry(r, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
+    }
+    o = hs_json_pool_own(r->pool, json_object_new_object());
+    json_object_object_add(o, "access_token", json_object_new_string(access));
+    json_object_object_add(o, "refresh_token", json_object_new_string(refresh));
+    json_object_object_add(o, "token_type", json_object_new_string("bearer"));
+    json_object_object_add(o, "expires_in",
+                           json_object_new_int64(hs_cfg_access_ttl(cfg)));
+    json_object_object_add(o, "customer_id",
+                           json_object_new_string(row[V_CUSTOMER]));
+    json_object_object_add(o, "tenant_id", json_object_new_string(row[V_TENANT]));
+    return hs_send_json(r, HTTP_OK, hs_json_to_string(r->pool, o));
+}
