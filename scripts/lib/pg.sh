@@ -65,7 +65,7 @@ hs_pg_install() {
         > /etc/postgresql-common/createcluster.d/00-hydra-signup.conf
     local pkgs=(postgresql postgresql-contrib)
     export DEBIAN_FRONTEND=noninteractive
-    if ! compgen -G '/var/lib/apt/lists/*_Packages' >/dev/null; then
+    if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
         apt-get update || { _hs_pg_err "apt-get update failed"; return 1; }
     fi
     if ! apt-get install -y --no-install-recommends "${pkgs[@]}"; then
