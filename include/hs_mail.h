@@ -35,19 +35,18 @@ const hs_mail_template *hs_mail_default_template(hs_mail_kind kind);
 
 /* Parses template text (as read from HydraSignupMailTemplate). Returns NULL
  * and sets *t, or an error message for the operator. */
-const char *hs_mail_template_parse(apr_pool_t *p, const char *text,
-                                   size_t len, hs_mail_kind kind,
-                                   hs_mail_template **t);
+const char *hs_mail_template_parse(apr_pool_t *p, const char *text, size_t len,
+                                   hs_mail_kind kind, hs_mail_template **t);
 
 typedef struct {
-    const char *from;         /* "Name <addr>" as configured */
-    const char *to;           /* the customer's address */
-    const char *code;         /* 6 digits, or NULL for HS_MAIL_EXISTS */
-    const char *company;      /* company name (any UTF-8) */
-    const char *site_url;     /* https://... */
-    int expiry_minutes;       /* code lifetime */
-    const char *hostname;     /* right-hand side of Message-ID */
-    long long now;            /* seconds since the epoch, for Date */
+    const char *from;     /* "Name <addr>" as configured */
+    const char *to;       /* the customer's address */
+    const char *code;     /* 6 digits, or NULL for HS_MAIL_EXISTS */
+    const char *company;  /* company name (any UTF-8) */
+    const char *site_url; /* https://... */
+    int expiry_minutes;   /* code lifetime */
+    const char *hostname; /* right-hand side of Message-ID */
+    long long now;        /* seconds since the epoch, for Date */
 } hs_mail_vars;
 
 /* Renders the complete message into p; *len receives its length. Returns
@@ -55,6 +54,14 @@ typedef struct {
 const char *hs_mail_render(apr_pool_t *p, const hs_mail_template *t,
                            const hs_mail_vars *v, const char **msg,
                            size_t *len);
+
+/* As hs_mail_render, with the random part of the Message-ID given (a
+ * dot-atom of at most 64 characters; NULL draws 16 random hex digits), so
+ * that tests can compare a whole message. The Message-ID is
+ * "<now.random@hostname>"; a NULL hostname means this host's name. */
+const char *hs_mail_render_with_id(apr_pool_t *p, const hs_mail_template *t,
+                                   const hs_mail_vars *v, const char *id_random,
+                                   const char **msg, size_t *len);
 
 /* Validates a From value as configured ("Name <addr@host>" or "addr@host"):
  * NULL when usable, else the reason. */
