@@ -611,6 +611,11 @@ static int deliver_one(hs_queue *q, hs_smtp *smtp, const char *name,
         snprintf(domains + dl, sizeof(domains) - dl, "%s%s", i ? "," : "",
                  hs_addr_domain(rcpt[i]));
     }
+    for (i = 0; domains[i]; i++) {
+        if (domains[i] >= 'A' && domains[i] <= 'Z') {
+            domains[i] = (char)(domains[i] - 'A' + 'a');
+        }
+    }
     if (opt.from) {
         snprintf(from, sizeof(from), "%s", opt.from);
     }

@@ -44,6 +44,7 @@ typedef struct {
     hs_smtp_tick_fn *tick;
     void *arg;
     time_t last_tick;
+    int quitting; /* QUIT sent: keep what the transaction ended with */
 } xfer;
 
 static void set_str(char *dst, size_t n, const char *src)
@@ -165,6 +166,9 @@ static int debug_cb(CURL *h, curl_infotype type, char *data, size_t size,
     size_t i;
 
     (void)h;
+    if (x->quitting) {
+        return 0;
+    }
     if (type == CURLINFO_HEADER_OUT) {
         char verb[8];
         for (i = 0; i < size && i < sizeof(verb) - 1 &&
@@ -182,9 +186,11 @@ static int debug_cb(CURL *h, curl_infotype type, char *data, size_t size,
         else if (!strcmp(verb, "AUTH")) {
             set_str(x->phase, sizeof(x->phase), "AUTH");
         }
+        else if (!strcmp(verb, "QUIT")) {
+            x->quitting = 1;
+        }
         else if (!strcmp(verb, "MAIL") || !strcmp(verb, "RCPT") ||
-                 !strcmp(verb, "DATA") || !strcmp(verb, "QUIT") ||
-                 !strcmp(verb, "RSET")) {
+                 !strcmp(verb, "DATA") || !strcmp(verb, "RSET")) {
             set_str(x->phase, sizeof(x->phase), verb);
         }
         /* anything else (AUTH continuation lines) keeps the phase */
@@ -283,9 +289,11 @@ void hs_smtp_send(hs_smtp *s, const char *from, const char *const *rcpt,
     curl_easy_setopt(h, CURLOPT_DEBUGDATA, NULL);
     curl_slist_free_all(list);
 
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-    if (code == 0) {
+    if (x.code) {
         code = x.code;
+    }
+    else {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     }
     res->code = code;
     set_str(res->phase, sizeof(res->phase), x.phase);
@@ -301,7 +309,8 @@ void hs_smtp_send(hs_smtp *s, const char *from, const char *const *rcpt,
         rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
         rc == CURLE_COULDNT_RESOLVE_PROXY ||
         (rc == CURLE_OPERATION_TIMEDOUT && !strcmp(x.phase, "CONNECT"));
-    if (code >= 500 && code <= 599 && message_phase(x.phase)) {
+    /* 530 "authentication required" is our set-up, not the message */
+    if (code >= 500 && code <= 599 && code != 530 && message_phase(x.phase)) {
         res->status = HS_SMTP_PERMFAIL;
     }
     else {
