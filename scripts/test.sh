@@ -94,7 +94,7 @@ runuser -u "$TUSER" -- "$SRC/scripts/migrate.sh" "$PG_PORT" --demo >/dev/null
 hs_log "keys and spool in $STATE"
 mkdir -p "$STATE/spool"
 hs_make_keys "$STATE"
-chown -R "$TUSER" "$STATE" "$TREE"
+chown -R "$TUSER:$TUSER" "$STATE" "$TREE"
 
 MODS=$(hs_httpd_modules)
 export HYDRA_DBD_PARAMS
@@ -126,15 +126,26 @@ set +e
 at_rc=$?
 set -e
 cat "$WORK/apache-test.log"
-total=$(grep -E '^Files=[0-9]+, Tests=[0-9]+' "$WORK/apache-test.log" | sed -E 's/.*Tests=([0-9]+).*/\1/' | tail -n 1)
-failed_sub=$(grep -oE 'Failed [0-9]+/[0-9]+ subtests' "$WORK/apache-test.log" | awk -F'[ /]' '{s+=$2} END {print s+0}')
-total=${total:-0}
-if [ "$at_rc" -ne 0 ] && [ "$failed_sub" -eq 0 ]; then
-    failed_sub=1 # the harness itself failed (server did not start, a test died)
-    [ -f "$TREE/t/logs/error_log" ] && tail -n 40 "$TREE/t/logs/error_log" >&2
+# Test::Harness's summary: "Failed F/T test programs. X/Y subtests failed."
+# counts what ran; a file that died early adds one failure of its own.
+harness_counts() { # LOG RC -> "passed failed"
+    local log=$1 rc=$2 total bad died
+    total=$(grep -E '^Files=[0-9]+, Tests=[0-9]+' "$log" | sed -E 's/.*Tests=([0-9]+).*/\1/' | tail -n 1 || true)
+    bad=$(grep -oE '[0-9]+/[0-9]+ subtests failed' "$log" | tail -n 1 | cut -d/ -f1 || true)
+    # a file that died before its plan was done: "Parse errors: Bad plan"
+    died=$(grep -cE '^ +Parse errors:' "$log" || true)
+    total=${total:-0} bad=${bad:-0}
+    if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && [ "$died" -eq 0 ]; then
+        died=1 # the harness itself failed (server did not start)
+    fi
+    echo "$((total - bad)) $((bad + died))"
+}
+read -r apass afail < <(harness_counts "$WORK/apache-test.log" "$at_rc")
+if [ "$afail" -gt 0 ] && [ -f "$TREE/t/logs/error_log" ]; then
+    grep -E '\[(crit|error|emerg|alert)\]|Segmentation|AddressSanitizer' "$TREE/t/logs/error_log" | tail -n 30 >&2 || true
 fi
-echo "apache-test: $((total - failed_sub > 0 ? total - failed_sub : 0)) passed, $failed_sub failed" >&2
-add_counts $((total - failed_sub > 0 ? total - failed_sub : 0)) "$failed_sub"
+echo "apache-test: $apass passed, $afail failed" >&2
+add_counts "$apass" "$afail"
 
 # ---- the mail sender -----------------------------------------------------
 if [ $# -eq 0 ] && [ -d "$TREE/tests/mailer" ]; then
@@ -144,12 +155,9 @@ if [ $# -eq 0 ] && [ -d "$TREE/tests/mailer" ]; then
     m_rc=$?
     set -e
     cat "$WORK/mailer.log"
-    mtotal=$(grep -E '^Files=[0-9]+, Tests=[0-9]+' "$WORK/mailer.log" | sed -E 's/.*Tests=([0-9]+).*/\1/' | tail -n 1)
-    mfail=$(grep -oE 'Failed: [0-9]+' "$WORK/mailer.log" | awk '{s+=$2} END {print s+0}')
-    mtotal=${mtotal:-0}
-    [ "$m_rc" -ne 0 ] && [ "$mfail" -eq 0 ] && mfail=1
-    echo "mailer: $((mtotal - mfail > 0 ? mtotal - mfail : 0)) passed, $mfail failed" >&2
-    add_counts $((mtotal - mfail > 0 ? mtotal - mfail : 0)) "$mfail"
+    read -r mpass mfail < <(harness_counts "$WORK/mailer.log" "$m_rc")
+    echo "mailer: $mpass passed, $mfail failed" >&2
+    add_counts "$mpass" "$mfail"
 fi
 
 # ---- sanitizer reports fail the run --------------------------------------

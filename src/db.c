@@ -168,20 +168,41 @@ int hs_db_init_functions(void)
     return dbd_prepare && dbd_acquire ? 0 : -1;
 }
 
+/* Registered with the main server, whose statements virtual hosts share;
+ * a connection that lacks them anyway (a vhost with DBD settings of its
+ * own) gets them from ensure_prepared(). */
 void hs_db_register(server_rec *s)
 {
-    server_rec *sp;
     apr_size_t i;
-    for (sp = s; sp; sp = sp->next) {
-        for (i = 0; i < NSTMTS; i++) {
-            dbd_prepare(sp, stmts[i].sql, stmts[i].label);
-        }
+    for (i = 0; i < NSTMTS; i++) {
+        dbd_prepare(s, stmts[i].sql, stmts[i].label);
     }
 }
 
 static PGconn *pgconn(const hs_db *db)
 {
     return apr_dbd_native_handle(db->dbd->driver, db->dbd->handle);
+}
+
+/* Prepares every statement on this connection. */
+static int prepare_all(hs_db *db)
+{
+    ap_dbd_t *dbd = db->dbd;
+    apr_size_t i;
+    for (i = 0; i < NSTMTS; i++) {
+        apr_dbd_prepared_t *st = NULL;
+        int rv = apr_dbd_prepare(dbd->driver, dbd->pool, dbd->handle,
+                                 stmts[i].sql, stmts[i].label, &st);
+        if (rv) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, db->r,
+                          HSLOGNO(00209) "preparing %s failed: %s",
+                          stmts[i].label,
+                          apr_dbd_error(dbd->driver, dbd->handle, rv));
+            return -1;
+        }
+        apr_hash_set(dbd->prepared, stmts[i].label, APR_HASH_KEY_STRING, st);
+    }
+    return 0;
 }
 
 /*
@@ -197,11 +218,15 @@ static int ensure_prepared(hs_db *db)
     int pid = conn ? PQbackendPID(conn) : 0;
     void *v = NULL;
     int *seen;
-    apr_size_t i;
 
     apr_pool_userdata_get(&v, PID_KEY, dbd->pool);
     if (!v) {
-        /* a connection as mod_dbd opened it: statements are in place */
+        /* a connection as mod_dbd opened it */
+        if (!apr_hash_get(dbd->prepared, stmts[0].label,
+                          APR_HASH_KEY_STRING) &&
+            prepare_all(db)) {
+            return -1;
+        }
         seen = apr_palloc(dbd->pool, sizeof(*seen));
         *seen = pid;
         apr_pool_userdata_set(seen, PID_KEY, NULL, dbd->pool);
@@ -214,18 +239,8 @@ static int ensure_prepared(hs_db *db)
     ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, db->r,
                   HSLOGNO(00208) "database connection was re-established; "
                                  "preparing statements again");
-    for (i = 0; i < NSTMTS; i++) {
-        apr_dbd_prepared_t *st = NULL;
-        int rv = apr_dbd_prepare(dbd->driver, dbd->pool, dbd->handle,
-                                 stmts[i].sql, stmts[i].label, &st);
-        if (rv) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, db->r,
-                          HSLOGNO(00209) "preparing %s failed: %s",
-                          stmts[i].label,
-                          apr_dbd_error(dbd->driver, dbd->handle, rv));
-            return -1;
-        }
-        apr_hash_set(dbd->prepared, stmts[i].label, APR_HASH_KEY_STRING, st);
+    if (prepare_all(db)) {
+        return -1;
     }
     *seen = pid;
     return 0;
@@ -312,11 +327,11 @@ static int run_select(hs_db *db, const char *label, hs_db_result *res,
         const char **vals = apr_pcalloc(r->pool, sizeof(char *) * (ncols + 1));
         int i;
         for (i = 0; i < ncols; i++) {
-            /* the pgsql driver gives "" for NULL: ask */
-            vals[i] = apr_dbd_datum_get(dbd->driver, row, i, APR_DBD_TYPE_NULL,
-                                        NULL) == APR_ENOENT
-                          ? NULL
-                          : apr_dbd_get_entry(dbd->driver, row, i);
+            /* the pgsql driver gives "" for SQL NULL; no statement of ours
+             * returns an empty string where it matters, so "" is NULL.
+             * Copied: the driver frees the result after the last row. */
+            const char *v = apr_dbd_get_entry(dbd->driver, row, i);
+            vals[i] = v && *v ? apr_pstrdup(r->pool, v) : NULL;
         }
         APR_ARRAY_PUSH(rows, const char **) = vals;
     }

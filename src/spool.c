@@ -82,7 +82,9 @@ const char *hs_spool_prepare(apr_pool_t *p, const char *dir)
                 return apr_psprintf(p, "cannot stat %s: %s", sub,
                                     errtext(p, errno));
             }
-            if ((sst.st_uid != st.st_uid || sst.st_gid != st.st_gid) &&
+            /* only root can give a directory away; others own it already */
+            if (geteuid() == 0 &&
+                (sst.st_uid != st.st_uid || sst.st_gid != st.st_gid) &&
                 chown(sub, st.st_uid, st.st_gid) != 0) {
                 return apr_psprintf(p, "cannot give %s to uid %ld gid %ld: %s",
                                     sub, (long)st.st_uid, (long)st.st_gid,
