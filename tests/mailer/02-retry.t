@@ -38,7 +38,8 @@ ok(wait_for(sub { !spool_files($dir, 'new') && !spool_files($dir, 'cur') }, 5),
 like(slurp($sink->{maildir} . '/' . (map { s{.*/}{}r } received_files($sink->{maildir}))[0]),
     qr/\Q$m->{msgid}\E/, 'the right message');
 is(stop_proc($pid) >> 8, 0, 'daemon stops cleanly');
-like(slurp("$dir/daemon.log"), qr/INFO delivered \Q$m->{name}\E to example\.com \(attempt 2,/,
+# (under valgrind the second --once may already find it due)
+like((slurp("$dir/once2.log") // '') . slurp("$dir/daemon.log"), qr/INFO delivered \Q$m->{name}\E to example\.com \(attempt 2,/,
     'log: delivered at attempt 2');
 stop_proc($sink->{pid});
 

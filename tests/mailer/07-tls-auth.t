@@ -8,10 +8,13 @@ use Test::More;
 use MailerTest;
 
 my $dir = new_spool();
-system('openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', 1,
+open(my $saved, '>&', \*STDERR) or die;
+open(STDERR, '>', "$dir/openssl.err") or die;
+my $ok = system('openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', 1,
     '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-    '-keyout', "$dir/key.pem", '-out', "$dir/cert.pem") == 0
-    or plan skip_all => 'openssl cannot make a test certificate';
+    '-keyout', "$dir/key.pem", '-out', "$dir/cert.pem") == 0;
+open(STDERR, '>&', $saved) or die;
+$ok or plan skip_all => 'openssl cannot make a test certificate';
 open(my $fh, '>', "$dir/auth") or die;
 print $fh "mailer:s3cret-pw\n";
 close $fh;
