@@ -45,7 +45,7 @@ typedef struct {
     hs_smtp_status status;
     long code;       /* the last SMTP reply code seen, 0 when none */
     int unreachable; /* no SMTP conversation at all (resolve, connect) */
-    char phase[12];  /* where it ended: CONNECT EHLO TLS AUTH MAIL RCPT ... */
+    char phase[16];  /* where it ended: CONNECT EHLO TLS AUTH MAIL RCPT ... */
     /* curl's error text and the server's last reply line, with the local
      * part of any address in it masked: safe for a log line */
     char detail[700];

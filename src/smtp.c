@@ -38,7 +38,7 @@ typedef struct {
     const char *data;
     size_t len;
     size_t off;
-    char phase[12];
+    char phase[16];
     long code;
     char reply[300];
     hs_smtp_tick_fn *tick;
@@ -170,7 +170,7 @@ static int debug_cb(CURL *h, curl_infotype type, char *data, size_t size,
         return 0;
     }
     if (type == CURLINFO_HEADER_OUT) {
-        char verb[8];
+        char verb[16];
         for (i = 0; i < size && i < sizeof(verb) - 1 &&
                     isalpha((unsigned char)data[i]);
              i++) {

@@ -24,7 +24,8 @@
 #include <apr_strings.h>
 
 #define HS_SPOOL_DIR_MODE 0770
-#define HS_SPOOL_FILE_MODE 0640
+/* group-writable: the sender (another user in the group) touches its claim */
+#define HS_SPOOL_FILE_MODE 0660
 #define HS_SPOOL_NAME_TRIES 5
 
 struct hs_spool_msg {
