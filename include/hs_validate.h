@@ -31,6 +31,11 @@ long hs_utf8_length(const char *s, size_t len);
 const char *hs_email_check(apr_pool_t *p, const char *s, size_t len,
                            const char **normalized);
 
+/* The address with its domain in ASCII (IDNA A-labels), as SMTP needs it
+ * without SMTPUTF8: "x@bücher.de" -> "x@xn--bcher-kva.de". Returns email
+ * itself when the domain is ASCII already or cannot be converted. */
+const char *hs_email_ascii_domain(apr_pool_t *p, const char *email);
+
 /*
  * Reads member `name` of obj as a string of min..max code points.
  * Missing and required: "missing"; missing and optional: returns dflt.

@@ -5,7 +5,8 @@
 # (real httpd + module + PostgreSQL) and the mail sender's tests, and ends
 # with one line "N passed, N failed". Exit status non-zero on any failure.
 #
-#   HYDRA_TEST_PG_PORT   PostgreSQL port for the run (default 55433)
+#   HYDRA_TEST_PG_PORT   PostgreSQL port (default: the first free from 55433)
+#   HYDRA_TEST_HTTP_PORT httpd port for Apache::Test (default: a free one)
 #   HYDRA_TEST_USER      unprivileged user that runs httpd (default hydratest)
 #   HYDRA_SANITIZE=1     build with ASan+UBSan and run httpd with it
 #   HYDRA_KEEP=1         keep the work directory (logs) afterwards
@@ -21,7 +22,15 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 
 [ "$(id -u)" -eq 0 ] || hs_die "run scripts/test.sh as root (it installs packages and switches users)"
 
-PG_PORT=${HYDRA_TEST_PG_PORT:-55433}
+# the first free port from 55433 on, so that several runs can share a machine
+free_port() {
+    local p
+    for p in $(seq "$1" $(($1 + 200))); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+    done
+    hs_die "no free port from $1 on"
+}
+PG_PORT=${HYDRA_TEST_PG_PORT:-$(free_port 55433)}
 TUSER=${HYDRA_TEST_USER:-hydratest}
 SAN=${HYDRA_SANITIZE:-0}
 
@@ -122,7 +131,8 @@ fi
 hs_log "Apache::Test suite"
 set +e
 (cd "$TREE" && runuser -u "$TUSER" --preserve-environment -- env "${preload[@]}" HOME="$(getent passwd "$TUSER" | cut -d: -f6)" \
-    perl t/TEST.PL -apxs "$(command -v apxs)" -httpd_conf /etc/apache2/apache2.conf "$@") >"$WORK/apache-test.log" 2>&1
+    perl t/TEST.PL -apxs "$(command -v apxs)" -httpd_conf /etc/apache2/apache2.conf \
+    -port "${HYDRA_TEST_HTTP_PORT:-select}" "$@") >"$WORK/apache-test.log" 2>&1
 at_rc=$?
 set -e
 cat "$WORK/apache-test.log"

@@ -1411,3 +1411,29 @@ int hs_verify_req_read(apr_pool_t *p, json_object *obj, hs_verify_req *out,
         hs_validate_string(p, obj, "tenant_slug", 1, 100, 1, NULL, e);
     return hs_errors_count(e) - before;
 }
+
+const char *hs_email_ascii_domain(apr_pool_t *p, const char *email)
+{
+    const char *at = strrchr(email, '@');
+    const unsigned char *c;
+    uint8_t *out = NULL;
+    const char *res;
+
+    if (!at) {
+        return email;
+    }
+    for (c = (const unsigned char *)at + 1; *c && *c < 0x80; c++) {
+    }
+    if (!*c) {
+        return email; /* already ASCII */
+    }
+    if (idn2_lookup_u8((const uint8_t *)at + 1, &out, IDN2_NONTRANSITIONAL) !=
+        IDN2_OK) {
+        idn2_free(out);
+        return email;
+    }
+    res = apr_pstrcat(p, apr_pstrmemdup(p, email, (apr_size_t)(at - email)),
+                      "@", (const char *)out, NULL);
+    idn2_free(out);
+    return res;
+}
