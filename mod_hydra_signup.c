@@ -41,13 +41,11 @@ static void hs_register_hooks(apr_pool_t *p)
     ap_hook_handler(hs_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
-AP_DECLARE_MODULE(hydra_signup) = {
-    STANDARD20_MODULE_STUFF,
-    hs_create_dir_cfg, /* per-directory config */
-    hs_merge_dir_cfg,  /* merge per-directory */
-    hs_create_srv_cfg, /* per-server config */
-    hs_merge_srv_cfg,  /* merge per-server */
-    hs_cmds,           /* directives */
-    hs_register_hooks, /* hooks */
-    AP_MODULE_FLAG_NONE
-};
+AP_DECLARE_MODULE(hydra_signup) = {STANDARD20_MODULE_STUFF,
+                                   hs_create_dir_cfg, /* per-directory config */
+                                   hs_merge_dir_cfg,  /* merge per-directory */
+                                   hs_create_srv_cfg, /* per-server config */
+                                   hs_merge_srv_cfg,  /* merge per-server */
+                                   hs_cmds,           /* directives */
+                                   hs_register_hooks, /* hooks */
+                                   AP_MODULE_FLAG_NONE};

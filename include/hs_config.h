@@ -96,8 +96,7 @@ long hs_cfg_max_body(const hs_dir_cfg *c);
 int hs_cfg_conceal(const hs_dir_cfg *c);
 hs_rate hs_cfg_rate_signup(const hs_dir_cfg *c);
 hs_rate hs_cfg_rate_verify(const hs_dir_cfg *c);
-const hs_mail_template *hs_cfg_template(const hs_dir_cfg *c,
-                                        hs_mail_kind kind);
+const hs_mail_template *hs_cfg_template(const hs_dir_cfg *c, hs_mail_kind kind);
 
 /* Does this configuration serve tenant slug? */
 int hs_cfg_serves(const hs_dir_cfg *c, const char *slug);

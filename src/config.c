@@ -108,10 +108,10 @@ void *hs_merge_dir_cfg(apr_pool_t *p, void *basev, void *addv)
     c->mail_exists_template_file = PICK_PTR(mail_exists_template_file);
     c->mail_exists_template = PICK_PTR(mail_exists_template);
     c->max_body = PICK_NUM(max_body);
-    c->rate_signup =
-        add->rate_signup.limit != HS_UNSET ? add->rate_signup : base->rate_signup;
-    c->rate_verify =
-        add->rate_verify.limit != HS_UNSET ? add->rate_verify : base->rate_verify;
+    c->rate_signup = add->rate_signup.limit != HS_UNSET ? add->rate_signup
+                                                        : base->rate_signup;
+    c->rate_verify = add->rate_verify.limit != HS_UNSET ? add->rate_verify
+                                                        : base->rate_verify;
     c->cors_origins = PICK_PTR(cors_origins);
     return c;
 }
@@ -192,8 +192,7 @@ hs_rate hs_cfg_rate_verify(const hs_dir_cfg *c)
     hs_rate d = {DEF_RATE_VERIFY_N, DEF_RATE_VERIFY_W};
     return c->rate_verify.limit != HS_UNSET ? c->rate_verify : d;
 }
-const hs_mail_template *hs_cfg_template(const hs_dir_cfg *c,
-                                        hs_mail_kind kind)
+const hs_mail_template *hs_cfg_template(const hs_dir_cfg *c, hs_mail_kind kind)
 {
     const hs_mail_template *t =
         kind == HS_MAIL_VERIFY ? c->mail_template : c->mail_exists_template;
@@ -261,8 +260,7 @@ static const char *set_seconds(cmd_parms *cmd, void *cfg, const char *arg)
 {
     long v;
     if (parse_positive(arg, 10L * 365 * 86400, &v)) {
-        return dir_error(cmd,
-                         "'%s' is not a positive whole number of seconds",
+        return dir_error(cmd, "'%s' is not a positive whole number of seconds",
                          arg);
     }
     *(long *)((char *)cfg + (apr_size_t)cmd->info) = v;
@@ -348,7 +346,6 @@ static const char *readable_file(cmd_parms *cmd, const char *arg,
 {
     apr_finfo_t fi;
     apr_status_t rv;
-    char buf[120];
 
     *path = ap_server_root_relative(cmd->pool, arg);
     if (!*path) {
@@ -356,17 +353,17 @@ static const char *readable_file(cmd_parms *cmd, const char *arg,
     }
     rv = apr_stat(&fi, *path, APR_FINFO_TYPE, cmd->temp_pool);
     if (rv != APR_SUCCESS) {
-        return apr_psprintf(cmd->pool, "%s: cannot read %s: %s",
-                            cmd->cmd->name, *path,
-                            apr_strerror(rv, buf, sizeof(buf)));
+        char buf[120];
+        return apr_psprintf(cmd->pool, "%s: cannot read %s: %s", cmd->cmd->name,
+                            *path, apr_strerror(rv, buf, sizeof(buf)));
     }
     if (fi.filetype != APR_REG) {
         return apr_psprintf(cmd->pool, "%s: %s is not a regular file",
                             cmd->cmd->name, *path);
     }
     if (access(*path, R_OK) != 0) {
-        return apr_psprintf(cmd->pool, "%s: cannot read %s: %s",
-                            cmd->cmd->name, *path, strerror(errno));
+        return apr_psprintf(cmd->pool, "%s: cannot read %s: %s", cmd->cmd->name,
+                            *path, strerror(errno));
     }
     return NULL;
 }
@@ -377,7 +374,6 @@ static const char *read_whole_file(cmd_parms *cmd, const char *path,
     apr_file_t *f;
     apr_finfo_t fi;
     apr_status_t rv;
-    char buf[120];
 
     rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY,
                        APR_OS_DEFAULT, cmd->temp_pool);
@@ -399,9 +395,9 @@ static const char *read_whole_file(cmd_parms *cmd, const char *path,
         apr_file_close(f);
     }
     if (rv != APR_SUCCESS) {
-        return apr_psprintf(cmd->pool, "%s: cannot read %s: %s",
-                            cmd->cmd->name, path,
-                            apr_strerror(rv, buf, sizeof(buf)));
+        char buf[120];
+        return apr_psprintf(cmd->pool, "%s: cannot read %s: %s", cmd->cmd->name,
+                            path, apr_strerror(rv, buf, sizeof(buf)));
     }
     return NULL;
 }
@@ -497,8 +493,7 @@ static const char *set_template(cmd_parms *cmd, void *cfg, const char *arg)
         return err;
     }
     if ((err = hs_mail_template_parse(cmd->pool, data, len, kind, &t))) {
-        return apr_psprintf(cmd->pool, "%s: %s: %s", cmd->cmd->name, path,
-                            err);
+        return apr_psprintf(cmd->pool, "%s: %s: %s", cmd->cmd->name, path, err);
     }
     if (kind == HS_MAIL_VERIFY) {
         c->mail_template_file = path;
@@ -530,8 +525,8 @@ static const char *set_rate(cmd_parms *cmd, void *cfg, const char *which,
         return dir_error(cmd, "'%s' is not a positive number of requests", n);
     }
     if (parse_positive(secs, 86400, &window)) {
-        return dir_error(cmd,
-                         "'%s' is not a window of 1 to 86400 seconds", secs);
+        return dir_error(cmd, "'%s' is not a window of 1 to 86400 seconds",
+                         secs);
     }
     r->limit = (int)limit;
     r->window = (int)window;
@@ -566,8 +561,8 @@ static const char *set_cors(cmd_parms *cmd, void *cfg, const char *arg)
 {
     hs_dir_cfg *c = cfg;
     if (strncmp(arg, "https://", 8) && strncmp(arg, "http://", 7)) {
-        return dir_error(cmd,
-                         "'%s' is not an origin (scheme://host[:port])", arg);
+        return dir_error(cmd, "'%s' is not an origin (scheme://host[:port])",
+                         arg);
     }
     if (strchr(arg + 8, '/') || arg[strlen(arg) - 1] == '/') {
         return dir_error(cmd, "'%s' is not an origin: no path allowed", arg);
@@ -593,16 +588,16 @@ const command_rec hs_cmds[] = {
                   "HS256 secret file or PEM private key"),
     AP_INIT_TAKE1("HydraSignupJWTKeyID", set_string, OFF(jwt_kid), ANYWHERE,
                   "kid header and JWKS id"),
-    AP_INIT_TAKE1("HydraSignupJWTIssuer", set_string, OFF(jwt_issuer),
-                  ANYWHERE, "iss claim"),
+    AP_INIT_TAKE1("HydraSignupJWTIssuer", set_string, OFF(jwt_issuer), ANYWHERE,
+                  "iss claim"),
     AP_INIT_TAKE1("HydraSignupJWTAudience", set_string, OFF(jwt_audience),
                   ANYWHERE, "aud claim"),
     AP_INIT_TAKE1("HydraSignupAccessTTL", set_seconds, OFF(access_ttl),
                   ANYWHERE, "access token lifetime in seconds"),
     AP_INIT_TAKE1("HydraSignupRefreshTTL", set_seconds, OFF(refresh_ttl),
                   ANYWHERE, "refresh token lifetime in seconds"),
-    AP_INIT_TAKE1("HydraSignupCodeSecretFile", set_code_secret, NULL,
-                  ANYWHERE, "HMAC key (>= 32 bytes) for stored codes"),
+    AP_INIT_TAKE1("HydraSignupCodeSecretFile", set_code_secret, NULL, ANYWHERE,
+                  "HMAC key (>= 32 bytes) for stored codes"),
     AP_INIT_TAKE1("HydraSignupCodeTTL", set_seconds, OFF(code_ttl), ANYWHERE,
                   "verification code lifetime in seconds"),
     AP_INIT_TAKE1("HydraSignupMaxAttempts", set_count, OFF(max_attempts),
@@ -613,7 +608,8 @@ const command_rec hs_cmds[] = {
     AP_INIT_TAKE1("HydraSignupMailsPerHour", set_count, OFF(mails_per_hour),
                   ANYWHERE, "codes mailed to one address per hour"),
     AP_INIT_TAKE1("HydraSignupPendingTTL", set_seconds, OFF(pending_ttl),
-                  ANYWHERE, "seconds before an unverified signup frees its slot"),
+                  ANYWHERE,
+                  "seconds before an unverified signup frees its slot"),
     AP_INIT_TAKE1("HydraSignupPlacement", set_placement, NULL, ANYWHERE,
                   "spread (least loaded first) or fill"),
     AP_INIT_TAKE1("HydraSignupSpoolDir", set_spool, NULL, ANYWHERE,
@@ -637,20 +633,18 @@ const command_rec hs_cmds[] = {
 /* ---- configuration-time checks ----------------------------------------- */
 
 /* Loads (once per alg/file/kid) the JWT key of an effective config. */
-static const char *load_key(apr_pool_t *pconf, apr_hash_t *cache,
-                            hs_dir_cfg *c)
+static const char *load_key(apr_pool_t *pconf, apr_hash_t *cache, hs_dir_cfg *c)
 {
     hs_jwt_alg alg = c->jwt_alg == HS_UNSET ? HS_JWT_HS256 : c->jwt_alg;
-    const char *id = apr_psprintf(pconf, "%d|%s|%s", (int)alg,
-                                  c->jwt_key_file, c->jwt_kid ? c->jwt_kid : "");
+    const char *id = apr_psprintf(pconf, "%d|%s|%s", (int)alg, c->jwt_key_file,
+                                  c->jwt_kid ? c->jwt_kid : "");
     hs_jwt_key *key = apr_hash_get(cache, id, APR_HASH_KEY_STRING);
-    const char *err;
 
     if (!key) {
+        const char *err;
         if ((err = hs_jwt_key_load(pconf, alg, c->jwt_key_file, &key))) {
             return apr_psprintf(pconf, "HydraSignupJWTKeyFile %s: %s (%s)",
-                                c->jwt_key_file, err,
-                                hs_jwt_alg_name(alg));
+                                c->jwt_key_file, err, hs_jwt_alg_name(alg));
         }
         if (c->jwt_kid) {
             hs_jwt_key_set_kid(key, c->jwt_kid);
@@ -691,8 +685,8 @@ static int check_one(apr_pool_t *pconf, apr_hash_t *cache, server_rec *s,
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     if ((err = load_key(pconf, cache, c))) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                     HSLOGNO(00102) "%s (%s)", err, where);
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, HSLOGNO(00102) "%s (%s)",
+                     err, where);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     return OK;
@@ -708,11 +702,9 @@ int hs_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
         hs_dir_cfg *base =
             ap_get_module_config(sp->lookup_defaults, &hydra_signup_module);
         core_server_config *core = ap_get_core_module_config(sp->module_config);
-        const char *name = apr_psprintf(ptemp, "server %s:%d",
-                                        sp->server_hostname
-                                            ? sp->server_hostname
-                                            : "(unnamed)",
-                                        sp->port);
+        const char *name = apr_psprintf(
+            ptemp, "server %s:%d",
+            sp->server_hostname ? sp->server_hostname : "(unnamed)", sp->port);
         int i, rc;
 
         if ((rc = check_one(pconf, cache, sp, base, name)) != OK) {

@@ -121,8 +121,7 @@ int hs_handler(request_rec *r)
     if (r->method_number != want) {
         apr_table_setn(r->headers_out, "Allow",
                        want == M_POST ? "POST, OPTIONS" : "GET, HEAD, OPTIONS");
-        return hs_send_detail(r, HTTP_METHOD_NOT_ALLOWED,
-                              "Method Not Allowed");
+        return hs_send_detail(r, HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed");
     }
 
     switch (rt) {

@@ -66,7 +66,8 @@ static int is_json_type(const char *ct)
         return 1;
     }
     return n > 17 && !strncasecmp(ct, "application/", 12) &&
-           !strncasecmp(ct + n - 5, "+json", 5) && !memchr(ct + 12, '/', n - 12);
+           !strncasecmp(ct + n - 5, "+json", 5) &&
+           !memchr(ct + 12, '/', n - 12);
 }
 
 /* Reads at most cap bytes of the body into a buffer; 413 past cap. */
@@ -81,8 +82,9 @@ static int read_body(request_rec *r, apr_size_t cap, char **out,
 
     do {
         apr_bucket *b;
-        apr_status_t rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
-                                         APR_BLOCK_READ, HUGE_STRING_LEN);
+        apr_status_t rv =
+            ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
+                           APR_BLOCK_READ, HUGE_STRING_LEN);
         if (rv != APR_SUCCESS) {
             int st = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
             ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r,
@@ -144,22 +146,23 @@ int hs_read_json(request_rec *r, const hs_dir_cfg *cfg, json_object **obj)
             n > (apr_off_t)cap) {
             /* refuse before reading; the connection is closed afterwards */
             r->connection->keepalive = AP_CONN_CLOSE;
-            hs_send_detail(r, HTTP_REQUEST_ENTITY_TOO_LARGE,
-                           apr_psprintf(r->pool,
-                                        "Request body is larger than %" APR_SIZE_T_FMT
-                                        " bytes",
-                                        cap));
+            hs_send_detail(
+                r, HTTP_REQUEST_ENTITY_TOO_LARGE,
+                apr_psprintf(r->pool,
+                             "Request body is larger than %" APR_SIZE_T_FMT
+                             " bytes",
+                             cap));
             return OK;
         }
     }
     rc = read_body(r, cap, &body, &len);
     if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE) {
         r->connection->keepalive = AP_CONN_CLOSE;
-        hs_send_detail(r, rc,
-                       apr_psprintf(r->pool,
-                                    "Request body is larger than %" APR_SIZE_T_FMT
-                                    " bytes",
-                                    cap));
+        hs_send_detail(
+            r, rc,
+            apr_psprintf(
+                r->pool,
+                "Request body is larger than %" APR_SIZE_T_FMT " bytes", cap));
         return OK;
     }
     if (rc != OK) {

@@ -15,8 +15,8 @@
 
 int hs_jwks_handle(request_rec *r, const hs_dir_cfg *cfg)
 {
-    const char *jwk = cfg->jwt_key ? hs_jwt_public_jwk(r->pool, cfg->jwt_key)
-                                   : NULL;
+    const char *jwk =
+        cfg->jwt_key ? hs_jwt_public_jwk(r->pool, cfg->jwt_key) : NULL;
     if (!jwk) {
         return hs_send_detail(r, HTTP_NOT_FOUND, "Not Found");
     }

@@ -46,8 +46,8 @@ typedef struct {
 int hs_ratelimit_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
                             apr_pool_t *ptemp)
 {
-    apr_status_t rv = ap_mutex_register(pconf, RL_MUTEX, NULL,
-                                        APR_LOCK_DEFAULT, 0);
+    apr_status_t rv =
+        ap_mutex_register(pconf, RL_MUTEX, NULL, APR_LOCK_DEFAULT, 0);
     rl_provider = NULL;
     rl_cache = NULL;
     rl_mutex = NULL;
@@ -66,8 +66,8 @@ static apr_status_t rl_cleanup(void *data)
 int hs_ratelimit_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                              apr_pool_t *ptemp, server_rec *s)
 {
-    hs_srv_cfg *sc = ap_get_module_config(s->module_config,
-                                          &hydra_signup_module);
+    hs_srv_cfg *sc =
+        ap_get_module_config(s->module_config, &hydra_signup_module);
     const char *spec = sc->ratelimit_cache ? sc->ratelimit_cache : RL_DEFAULT;
     const char *sep = strchr(spec, ':');
     const char *name = sep ? apr_pstrmemdup(ptemp, spec, sep - spec) : spec;
@@ -141,16 +141,23 @@ int hs_ratelimit(request_rec *r, const hs_dir_cfg *cfg, hs_rate_kind kind)
     if (!rl_cache || !rl_mutex) {
         return 0;
     }
-    key = apr_pstrcat(r->pool, kind == HS_RATE_SIGNUP ? "s|" : "v|",
-                      r->useragent_ip ? r->useragent_ip : "-", NULL);
+    /* one counter per client, virtual host and limit: a vhost's budget is
+     * its own (the main server with a high limit and a public vhost with a
+     * low one see the same clients); the same on every host that shares a
+     * memcache, as the key holds the ServerName, not this host */
+    key = apr_psprintf(
+        r->pool, "%c|%s:%u|%d/%d|%s", kind == HS_RATE_SIGNUP ? 's' : 'v',
+        r->server->server_hostname ? r->server->server_hostname : "-",
+        (unsigned)r->server->port, rate.limit, rate.window,
+        r->useragent_ip ? r->useragent_ip : "-");
     if ((rv = apr_global_mutex_lock(rl_mutex)) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
                       HSLOGNO(00606) "rate-limit mutex lock failed");
         return 0;
     }
     rv = rl_provider->retrieve(rl_cache, r->server, (const unsigned char *)key,
-                               (unsigned int)strlen(key),
-                               (unsigned char *)&e, &len, r->pool);
+                               (unsigned int)strlen(key), (unsigned char *)&e,
+                               &len, r->pool);
     if (rv != APR_SUCCESS || len != sizeof(e) || now - e.start >= window ||
         e.start > now) {
         e.start = now;
@@ -171,8 +178,8 @@ int hs_ratelimit(request_rec *r, const hs_dir_cfg *cfg, hs_rate_kind kind)
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       HSLOGNO(00608) "%s rate limit (%d per %d s) exceeded "
                                      "by %s",
-                      kind == HS_RATE_SIGNUP ? "signup" : "verify",
-                      rate.limit, rate.window, r->useragent_ip);
+                      kind == HS_RATE_SIGNUP ? "signup" : "verify", rate.limit,
+                      rate.window, r->useragent_ip);
         apr_table_setn(r->headers_out, "Cache-Control", "no-store");
         hs_send_retry(r, HTTP_TOO_MANY_REQUESTS, MSG_LIMIT, left);
         return 1;

@@ -34,8 +34,7 @@ static const struct {
     {"株式会社", 3, "site-3"},
     {"", 1, "site"},
     {"!!!", 1, "site"},
-    {"Robert'); DROP TABLE customers;--", 1,
-     "robert-drop-table-customers"},
+    {"Robert'); DROP TABLE customers;--", 1, "robert-drop-table-customers"},
     {"a1 b2 c3", 10, "a1-b2-c3-10"},
 };
 
