@@ -66,7 +66,8 @@ static const hs_stmt stmts[] = {
      "   FROM hydra_signup_mail_log m"
      "   WHERE m.tenant_id = t.id AND m.email_lower = lower(%s))::text"
      " FROM tenants t"
-     " LEFT JOIN customers c ON c.tenant_id = t.id AND lower(c.email) = lower(%s)"
+     " LEFT JOIN customers c ON c.tenant_id = t.id AND lower(c.email) = "
+     "lower(%s)"
      " LEFT JOIN hydra_signup_codes k ON k.customer_id = c.id"
      " WHERE t.slug = %s"},
 
@@ -96,13 +97,13 @@ static const hs_stmt stmts[] = {
      " ON CONFLICT (customer_id) DO UPDATE SET code_hmac = EXCLUDED.code_hmac,"
      " expires_at = EXCLUDED.expires_at, attempts = 0, sent_at = now(),"
      " void = false, consumed_at = NULL"
-     " WHERE hydra_signup_codes.sent_at <= now() - %s::int * interval '1 second'"
+     " WHERE hydra_signup_codes.sent_at <= now() - %s::int * interval '1 "
+     "second'"
      " RETURNING customer_id::text"},
 
     /* tenant, email */
-    {HS_Q_MAIL_LOG,
-     "INSERT INTO hydra_signup_mail_log (tenant_id, email_lower)"
-     " VALUES (%s::uuid, lower(%s))"},
+    {HS_Q_MAIL_LOG, "INSERT INTO hydra_signup_mail_log (tenant_id, email_lower)"
+                    " VALUES (%s::uuid, lower(%s))"},
 
     /* pending ttl: unverified signups give their slot back, in one
      * statement (codes go with them by ON DELETE CASCADE); old mail log
@@ -133,6 +134,13 @@ static const hs_stmt stmts[] = {
     {HS_Q_VERIFY_VOID,
      "UPDATE hydra_signup_codes SET void = true WHERE customer_id = %s::uuid"},
 
+    /* nothing to verify (unknown address, active customer, used code): a
+     * transactional WAL record, so that this COMMIT waits for the WAL flush
+     * as the COMMIT of a counted attempt does, and the answer time does not
+     * tell a pending signup from none */
+    {HS_Q_VERIFY_DECOY,
+     "SELECT pg_logical_emit_message(true, 'hydra_signup_verify', '')::text"},
+
     /* customer, jti hash, refresh ttl: consume the code, activate the
      * customer, record the refresh token; one statement */
     {HS_Q_ACTIVATE,
@@ -149,8 +157,8 @@ static const hs_stmt stmts[] = {
      " FROM c RETURNING customer_id::text"},
 };
 
-static APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) *dbd_prepare;
-static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) * dbd_prepare;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) * dbd_acquire;
 
 #define NSTMTS (sizeof(stmts) / sizeof(stmts[0]))
 #define PID_KEY "hydra_signup:backend_pid"
@@ -158,7 +166,7 @@ static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire;
 struct hs_db {
     request_rec *r;
     ap_dbd_t *dbd;
-    apr_dbd_transaction_t *tx;
+    int tx; /* inside BEGIN ... COMMIT/ROLLBACK */
 };
 
 int hs_db_init_functions(void)
@@ -222,8 +230,7 @@ static int ensure_prepared(hs_db *db)
     apr_pool_userdata_get(&v, PID_KEY, dbd->pool);
     if (!v) {
         /* a connection as mod_dbd opened it */
-        if (!apr_hash_get(dbd->prepared, stmts[0].label,
-                          APR_HASH_KEY_STRING) &&
+        if (!apr_hash_get(dbd->prepared, stmts[0].label, APR_HASH_KEY_STRING) &&
             prepare_all(db)) {
             return -1;
         }
@@ -388,45 +395,69 @@ int hs_db_exec(hs_db *db, const char *label, int *nrows, int nargs,
     return 0;
 }
 
+/*
+ * Transactions run through libpq, not apr_dbd_transaction_start/end:
+ * apr-util 1.6.3's pgsql driver dereferences a NULL transaction when BEGIN
+ * comes back with an error result - a pooled connection the server has
+ * closed, i.e. the first use of every connection after a database restart -
+ * and the child process died with all its requests. Runs sql; 0 when it
+ * succeeded with command tag want (a COMMIT of a failed transaction answers
+ * "ROLLBACK": not committed).
+ */
+static int tx_command(hs_db *db, const char *sql, const char *want)
+{
+    PGconn *conn = pgconn(db);
+    PGresult *res = conn ? PQexec(conn, sql) : NULL;
+    int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK &&
+             !strcmp(PQcmdStatus(res), want);
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+static const char *conn_error(hs_db *db, const char *dflt)
+{
+    PGconn *conn = pgconn(db);
+    const char *e = conn ? PQerrorMessage(conn) : NULL;
+    return e && *e ? e : dflt;
+}
+
 int hs_db_begin(hs_db *db)
 {
+    PGconn *conn = pgconn(db);
     int rv;
-    db->tx = NULL;
-    rv = apr_dbd_transaction_start(db->dbd->driver, db->r->pool,
-                                   db->dbd->handle, &db->tx);
+
+    db->tx = 0;
+    /* a connection handed back inside a transaction would make this
+     * request part of that one */
+    if (conn && PQstatus(conn) == CONNECTION_OK &&
+        PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        (void)tx_command(db, "ROLLBACK", "ROLLBACK");
+    }
+    rv = tx_command(db, "BEGIN", "BEGIN");
     if (rv && recovered(db)) {
-        db->tx = NULL;
-        rv = apr_dbd_transaction_start(db->dbd->driver, db->r->pool,
-                                       db->dbd->handle, &db->tx);
+        rv = tx_command(db, "BEGIN", "BEGIN");
     }
     if (rv) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, db->r,
                       HSLOGNO(00206) "BEGIN failed: %s",
-                      apr_dbd_error(db->dbd->driver, db->dbd->handle, rv));
-        db->tx = NULL;
+                      conn_error(db, "no connection"));
         return -1;
     }
+    db->tx = 1;
     return 0;
 }
 
 int hs_db_end(hs_db *db, int commit)
 {
-    apr_dbd_transaction_t *tx = db->tx;
-    int rv;
-    if (!tx) {
+    const char *cmd = commit ? "COMMIT" : "ROLLBACK";
+    if (!db->tx) {
         return commit ? -1 : 0;
     }
-    if (!commit) {
-        apr_dbd_transaction_mode_set(db->dbd->driver, tx,
-                                     APR_DBD_TRANSACTION_ROLLBACK);
-    }
-    rv = apr_dbd_transaction_end(db->dbd->driver, db->r->pool, tx);
-    db->tx = NULL;
-    if (rv) {
+    db->tx = 0;
+    if (tx_command(db, cmd, cmd)) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, db->r,
-                      HSLOGNO(00207) "%s failed: %s",
-                      commit ? "COMMIT" : "ROLLBACK",
-                      apr_dbd_error(db->dbd->driver, db->dbd->handle, rv));
+                      HSLOGNO(00207) "%s failed: %s", cmd,
+                      conn_error(db, "the transaction was rolled back"));
         return -1;
     }
     return 0;
