@@ -43,8 +43,10 @@ TREE=$WORK/src
 STATE=$WORK/state
 PGDATA_DIR=$WORK/pg/data
 
+SMALL_MNT=
 cleanup() {
     runuser -u "$TUSER" -- bash -c ". '$SRC/scripts/lib/pg.sh'; hs_pg_stop '$PGDATA_DIR'" >/dev/null 2>&1 || true
+    if [ -n "$SMALL_MNT" ]; then umount "$SMALL_MNT" 2>/dev/null || umount -l "$SMALL_MNT" || true; fi
     if [ "${HYDRA_KEEP:-0}" = 1 ]; then
         echo "work directory kept: $WORK" >&2
     else
@@ -101,7 +103,13 @@ runuser -u "$TUSER" -- bash -c ". '$SRC/scripts/lib/pg.sh'; hs_pg_start '$PGDATA
 runuser -u "$TUSER" -- "$SRC/scripts/migrate.sh" "$PG_PORT" --demo >/dev/null
 
 hs_log "keys and spool in $STATE"
-mkdir -p "$STATE/spool"
+mkdir -p "$STATE/spool" "$STATE/spool-small"
+# t/fault_spool.t fills spool-small: a 256 KiB tmpfs where mount is permitted
+if mount -t tmpfs -o "size=256k,mode=0755,uid=$(id -u "$TUSER"),gid=$(id -g "$TUSER")" tmpfs "$STATE/spool-small" 2>/dev/null; then
+    SMALL_MNT=$STATE/spool-small
+else
+    hs_log "cannot mount a tmpfs on $STATE/spool-small: the spool-full test will skip"
+fi
 hs_make_keys "$STATE"
 chown -R "$TUSER:$TUSER" "$STATE" "$TREE"
 

@@ -174,4 +174,241 @@ sub jwt_parts {
     return ($h, $c, "$p[0].$p[1]", $dec->($p[2]));
 }
 
+# ---- abuse and fault helpers (t/abuse_*.t, t/fault_*.t) ------------------
+push @EXPORT_OK, qw(pg_do httpd_pid spool_recipients start_clients
+                    client_answers wait_clients wait_until tally
+                    invariant_errors mail_errors check);
+
+# ok() of Test.pm compares with its second argument: a named condition
+sub check {
+    my ($c, $name) = @_;
+    require Apache::TestUtil;
+    local $Test::TestLevel = $Test::TestLevel + 1;
+    return Test::ok(Apache::TestUtil::t_cmp($c ? 1 : 0, 1, $name));
+}
+
+# hs_pg_<fn> (stop, kill, restart) of scripts/lib/pg.sh on the suite's
+# PostgreSQL; true on success.
+sub pg_do {
+    my ($fn) = @_;
+    return system('bash', '-c', ". '$ENV{HYDRA_SRC}/scripts/lib/pg.sh'; "
+                  . "hs_pg_$fn '$ENV{HYDRA_PG_DATA}' >/dev/null 2>&1") == 0;
+}
+
+# The httpd parent's pid.
+sub httpd_pid {
+    my $f = Apache::Test::vars('t_pid_file')
+        // Apache::Test::vars('t_logs') . '/httpd.pid';
+    open my $fh, '<', $f or return;
+    my $pid = <$fh> // '';
+    close $fh;
+    chomp $pid;
+    return $pid =~ /^\d+$/ ? $pid : undef;
+}
+
+# { lower-case To address => number of messages } of DIR/SUB (default: the
+# suite's spool, new/).
+sub spool_recipients {
+    my ($dir, $sub) = @_;
+    $dir //= "$ENV{HYDRA_STATE}/spool";
+    $sub //= 'new';
+    my %n;
+    for my $f (glob "$dir/$sub/*") {
+        open my $fh, '<:raw', $f or next;
+        my $head = '';
+        while (my $l = <$fh>) {
+            last if $l =~ /^\r?\n\z/;
+            $head .= $l;
+        }
+        close $fh;
+        $head =~ s/\r?\n[ \t]+/ /g;
+        my ($to) = $head =~ /^To:[ \t]*([^\r\n]*)/mi;
+        $to //= '';
+        $to = $1 if $to =~ /<([^>]*)>/;
+        $n{lc $to}++;
+    }
+    return \%n;
+}
+
+# start_clients(clients => 8, max => 50, url => URL,
+#               body => sub { my ($client, $n) = @_; {...} },
+#               headers => sub { ... list ... }, timeout => 20,
+#               pause_503 => seconds, stop => FILE)
+# Forks the clients; each POSTs its JSON bodies one after the other, a new
+# connection each (LWP timeout: a hung request is an answer "none"), until
+# it sent max or the stop file exists. Every answer is a line in the
+# client's own file (client n status seconds customer_id email); a handle
+# for client_answers / wait_clients is returned at once.
+sub start_clients {
+    my (%a) = @_;
+    require File::Temp;
+    require LWP::UserAgent;
+    require POSIX;
+    require Time::HiRes;
+    my $dir = File::Temp::tempdir(CLEANUP => 1);
+    my @pids;
+    for my $c (1 .. $a{clients}) {
+        my $pid = fork;
+        die "fork: $!" unless defined $pid;
+        if (!$pid) {
+            my $ua = LWP::UserAgent->new(timeout => $a{timeout} // 20,
+                                         keep_alive => 0);
+            open my $out, '>', "$dir/$c" or POSIX::_exit(1);
+            $out->autoflush(1);
+            for my $n (1 .. $a{max}) {
+                last if $a{stop} && -e $a{stop};
+                my $body = $a{body}->($c, $n);
+                my @h = $a{headers} ? $a{headers}->($c, $n) : ();
+                my $t0 = Time::HiRes::time();
+                my $res = $ua->post($a{url}, 'Content-Type' => 'application/json',
+                                    @h, Content => $json->encode($body));
+                my $dt = Time::HiRes::time() - $t0;
+                my $st = $res->code;
+                # LWP's own answers (refused, reset, timed out) are no answer
+                $st = 'none' if ($res->header('Client-Warning') // '')
+                    eq 'Internal response';
+                my $d = eval { $json->decode($res->decoded_content) };
+                my $id = ref $d eq 'HASH' && $d->{customer_id}
+                    ? $d->{customer_id} : '-';
+                printf $out "%d %d %s %.3f %s %s\n", $c, $n, $st, $dt, $id,
+                    $body->{email} // '-';
+                Time::HiRes::sleep($a{pause_503})
+                    if $st eq '503' && $a{pause_503};
+            }
+            close $out;
+            POSIX::_exit(0);
+        }
+        push @pids, $pid;
+    }
+    return { dir => $dir, pids => \@pids, n => $a{clients} };
+}
+
+# The answers written so far: hashrefs {client n status secs id email}.
+sub client_answers {
+    my ($h) = @_;
+    my @r;
+    for my $c (1 .. $h->{n}) {
+        open my $fh, '<', "$h->{dir}/$c" or next;
+        while (my $l = <$fh>) {
+            next unless $l =~ /\n\z/;    # being written
+            my @f = split ' ', $l;
+            push @r, { client => $f[0], n => $f[1], status => $f[2],
+                       secs => $f[3], id => $f[4], email => $f[5] };
+        }
+        close $fh;
+    }
+    return @r;
+}
+
+# Waits at most timeout seconds for the clients, kills the ones left
+# ($h->{hung} says how many) and returns every answer.
+sub wait_clients {
+    my ($h, $timeout) = @_;
+    require POSIX;
+    my $deadline = time + ($timeout // 60);
+    my %left = map { $_ => 1 } @{ $h->{pids} };
+    while (%left && time < $deadline) {
+        for my $p (keys %left) {
+            delete $left{$p} if waitpid($p, POSIX::WNOHANG()) > 0;
+        }
+        select undef, undef, undef, 0.05 if %left;
+    }
+    for my $p (keys %left) {
+        kill 'KILL', $p;
+        waitpid $p, 0;
+    }
+    $h->{hung} = scalar keys %left;
+    return client_answers($h);
+}
+
+# Polls cond every 50 ms for at most timeout seconds; its last value.
+sub wait_until {
+    my ($cond, $timeout) = @_;
+    require Time::HiRes;
+    my $deadline = Time::HiRes::time() + $timeout;
+    my $v;
+    until (($v = $cond->()) || Time::HiRes::time() > $deadline) {
+        Time::HiRes::sleep(0.05);
+    }
+    return $v;
+}
+
+# "201:12 503:3" for a list of statuses
+sub tally {
+    my %n;
+    $n{$_}++ for @_;
+    return join ' ', map { "$_:$n{$_}" } sort keys %n;
+}
+
+# DESIGN.md invariants 1 and 2 for one tenant: the violations found (none:
+# they hold).
+sub invariant_errors {
+    my ($tenant) = @_;
+    my $db = dbh();
+    my @e;
+    my $nodes = $db->selectall_arrayref(
+        "SELECT n.hostname, n.used, n.capacity,
+                (SELECT count(*) FROM customers c WHERE c.node_id = n.id)
+         FROM nodes n WHERE n.tenant_id = ? ORDER BY n.hostname", undef,
+        $tenant);
+    for my $n (@$nodes) {
+        push @e, "node $n->[0]: used $n->[1], $n->[3] customers"
+            if $n->[1] != $n->[3];
+        push @e, "node $n->[0]: used $n->[1] > capacity $n->[2]"
+            if $n->[1] > $n->[2];
+    }
+    my ($noslot) = $db->selectrow_array(
+        "SELECT count(*) FROM customers WHERE tenant_id = ?
+         AND node_id IS NULL", undef, $tenant);
+    push @e, "$noslot customers without a node slot" if $noslot;
+    my ($nocode) = $db->selectrow_array(
+        "SELECT count(*) FROM customers c WHERE c.tenant_id = ?
+         AND c.status = 'pending' AND NOT EXISTS
+         (SELECT 1 FROM hydra_signup_codes k WHERE k.customer_id = c.id)",
+        undef, $tenant);
+    push @e, "$nocode pending customers without a code" if $nocode;
+    my ($orphan) = $db->selectrow_array(
+        "SELECT count(*) FROM hydra_signup_codes k WHERE NOT EXISTS
+         (SELECT 1 FROM customers c WHERE c.id = k.customer_id)");
+    push @e, "$orphan codes without a customer" if $orphan;
+    return @e;
+}
+
+# DESIGN.md invariant 3 for one tenant after a stream of signups whose
+# answers are \@answers (client_answers): every message in new/ is for a
+# committed customer, every 201 is a committed customer with its message,
+# nothing is left in tmp/. Returns (violations, number of committed
+# customers whose request was answered with an error).
+sub mail_errors {
+    my ($tenant, $answers, $spool) = @_;
+    $spool //= "$ENV{HYDRA_STATE}/spool";
+    my $db = dbh();
+    my %cust = map { lc($_->[1]) => $_->[0] } @{ $db->selectall_arrayref(
+        "SELECT id::text, email FROM customers WHERE tenant_id = ?", undef,
+        $tenant) };
+    my $mail = spool_recipients($spool, 'new');
+    my @e;
+    for my $to (sort keys %$mail) {
+        push @e, "message in new/ for $to, who is no customer"
+            unless $cust{$to};
+    }
+    my ($committed_unanswered, %ok) = (0);
+    for my $a (@$answers) {
+        next unless $a->{email} && $a->{email} ne '-';
+        my $em = lc $a->{email};
+        if ($a->{status} eq '201') {
+            $ok{$em} = 1;
+            push @e, "201 for $em but no such customer"
+                unless $cust{$em} && $cust{$em} eq $a->{id};
+            push @e, "201 for $em but no message in new/" unless $mail->{$em};
+        }
+    }
+    for my $em (keys %cust) {
+        $committed_unanswered++ if !$ok{$em} && !$mail->{$em};
+    }
+    my @tmp = glob "$spool/tmp/*";
+    push @e, scalar(@tmp) . " files left in tmp/" if @tmp;
+    return (\@e, $committed_unanswered);
+}
+
 1;
