@@ -27,6 +27,7 @@
 #define HS_Q_VERIFY_LOCK "hydra_signup_verify_lock"
 #define HS_Q_VERIFY_ATTEMPT "hydra_signup_verify_attempt"
 #define HS_Q_VERIFY_VOID "hydra_signup_verify_void"
+#define HS_Q_VERIFY_DECOY "hydra_signup_verify_decoy"
 #define HS_Q_ACTIVATE "hydra_signup_activate"
 #define HS_Q_INSERT_REFRESH "hydra_signup_insert_refresh"
 
