@@ -567,8 +567,25 @@ static const char *check_local_part(apr_pool_t *p, ustr *local, int quoted,
         valid_intl = 1;
     }
     if (valid_intl) {
+        ustr orig = *local;
+
         nfc_in_place(p, local);
-        return unsafe_chars_reason(p, local, quoted);
+        why = unsafe_chars_reason(p, local, quoted);
+        if (why) {
+            return why;
+        }
+        /* email-validator 2.2: the NFC form is what is stored and mailed,
+         * so it must be valid too (U+037E becomes ';', U+212A 'K'); an
+         * all-ASCII form no longer needs SMTPUTF8. */
+        if (local->n != orig.n ||
+            memcmp(local->c, orig.c, orig.n * sizeof(ucs4_t)) != 0) {
+            why = check_local_part(p, local, quoted, smtputf8);
+            if (why) {
+                return apr_pstrcat(p, "After Unicode normalization: ", why,
+                                   NULL);
+            }
+        }
+        return NULL;
     }
     why = bad_chars_reason(p, local, is_atext_intl_dot,
                            "The email address contains invalid characters "

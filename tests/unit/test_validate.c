@@ -230,6 +230,20 @@ static const email_case email_cases[] = {
                            "'\xF0\x9F\x92\xA9' not allowed)."),
     BAD("not valid utf-8 \xC3@example.com", "The email address contains an "
                                             "invalid character."),
+    /* fuzz_email: the NFC form is checked again (email-validator 2.2) */
+    BAD("victim+test\xCD\xBE"
+        "attacker@example.com", /* U+037E GREEK QUESTION MARK -> ';' */
+        "After Unicode normalization: The email address contains invalid "
+        "characters before the @-sign: ';'."),
+    BAD("\xCD\xBE@d.d", "After Unicode normalization: The email address "
+                        "contains invalid characters before the @-sign: ';'."),
+    OK("a\xE1\xBF\xAF"
+       "b@example.com", /* U+1FEF GREEK VARIA -> '`', which is atext */
+       "a`b@example.com"),
+    /* U+212A KELVIN SIGN -> 'K': ASCII now, so the role name is lowered */
+    OK("MAR\xE2\x84\xAA"
+       "ETING@example.com",
+       "marketing@example.com"),
 };
 
 START_TEST(test_email_table)
@@ -266,6 +280,11 @@ START_TEST(test_email_lengths)
     ck_assert_str_eq(hs_email_check(pool, s, strlen(s), &norm),
                      "The email address is too long before the @-sign (6 "
                      "characters too many).");
+    /* NFC may lengthen: U+0958 becomes U+0915 U+093C */
+    s = apr_pstrcat(pool, repeat("x", 63), "\xE0\xA5\x98@example.com", NULL);
+    ck_assert_str_eq(hs_email_check(pool, s, strlen(s), &norm),
+                     "After Unicode normalization: The email address is too "
+                     "long before the @-sign (1 character too many).");
     /* 64 code points of CJK are fine before the @-sign */
     s = apr_pstrcat(pool, repeat("\xE7\x94\xA8", 64), "@example.com", NULL);
     ck_assert_ptr_null(hs_email_check(pool, s, strlen(s), &norm));
