@@ -6,7 +6,8 @@
  * counted before any comparison, under the row lock, and parallel guesses
  * queue behind each other); then the HMAC of the given code is compared in
  * constant time. A wrong, expired or used code, an unknown address and an
- * active customer all get the same 400, after the same HMAC work.
+ * active customer all get the same 400, after the same HMAC work and a
+ * COMMIT that waits for the same WAL flush (decoy()).
  */
 #include <string.h>
 
