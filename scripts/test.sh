@@ -125,21 +125,30 @@ export HYDRA_HTTPD_MODULES=$MODS
 export HYDRA_MODULE=$TREE/mod_hydra_signup.so
 export HYDRA_MAILER=$TREE/hydra-signup-mailer
 export HYDRA_SRC=$TREE
-preload=()
+# With sanitizers only httpd gets the runtimes preloaded (through a wrapper
+# given to Apache::Test as the httpd binary): PostgreSQL, perl and the SMTP
+# sink run as usual.
+httpd_bin=$(apxs -q SBINDIR)/$(apxs -q TARGET)
+san_env=()
 if [ "$SAN" = 1 ]; then
     asan=$(gcc -print-file-name=libasan.so)
     ubsan=$(gcc -print-file-name=libubsan.so)
-    preload=(LD_PRELOAD="$asan:$ubsan"
-        ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:log_path=$WORK/asan:verify_asan_link_order=0"
+    san_env=(ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:log_path=$WORK/asan:verify_asan_link_order=0"
         UBSAN_OPTIONS="print_stacktrace=1:log_path=$WORK/ubsan")
+    cat >"$WORK/httpd-san" <<WRAP
+#!/bin/sh
+LD_PRELOAD="$asan:$ubsan" exec "$httpd_bin" "\$@"
+WRAP
+    chmod 755 "$WORK/httpd-san"
+    httpd_bin=$WORK/httpd-san
     chmod 777 "$WORK"
 fi
 
 # ---- Apache::Test --------------------------------------------------------
 hs_log "Apache::Test suite"
 set +e
-(cd "$TREE" && runuser -u "$TUSER" --preserve-environment -- env "${preload[@]}" HOME="$(getent passwd "$TUSER" | cut -d: -f6)" \
-    perl t/TEST.PL -apxs "$(command -v apxs)" -httpd_conf /etc/apache2/apache2.conf \
+(cd "$TREE" && runuser -u "$TUSER" --preserve-environment -- env "${san_env[@]}" HOME="$(getent passwd "$TUSER" | cut -d: -f6)" \
+    perl t/TEST.PL -apxs "$(command -v apxs)" -httpd "$httpd_bin" -httpd_conf /etc/apache2/apache2.conf \
     -port "${HYDRA_TEST_HTTP_PORT:-select}" "$@") >"$WORK/apache-test.log" 2>&1
 at_rc=$?
 set -e
@@ -169,7 +178,7 @@ add_counts "$apass" "$afail"
 if [ $# -eq 0 ] && [ -d "$TREE/tests/mailer" ]; then
     hs_log "mail sender tests"
     set +e
-    (cd "$TREE" && runuser -u "$TUSER" --preserve-environment -- env "${preload[@]}" prove tests/mailer/) >"$WORK/mailer.log" 2>&1
+    (cd "$TREE" && runuser -u "$TUSER" --preserve-environment -- env "${san_env[@]}" prove tests/mailer/) >"$WORK/mailer.log" 2>&1
     m_rc=$?
     set -e
     cat "$WORK/mailer.log"
@@ -179,7 +188,7 @@ if [ $# -eq 0 ] && [ -d "$TREE/tests/mailer" ]; then
 fi
 
 # ---- sanitizer reports fail the run --------------------------------------
-if [ "$SAN" = 1 ] && compgen -G "$WORK/asan*" >/dev/null || compgen -G "$WORK/ubsan*" >/dev/null; then
+if [ "$SAN" = 1 ] && { compgen -G "$WORK/asan*" || compgen -G "$WORK/ubsan*"; } >/dev/null; then
     echo "sanitizer reports:" >&2
     cat "$WORK"/asan* "$WORK"/ubsan* 2>/dev/null | head -80 >&2
     add_counts 0 1
