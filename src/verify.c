@@ -180,6 +180,15 @@ int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
     if (!hs_cfg_serves(cfg, req.tenant_slug)) {
         return hs_send_detail(r, HTTP_NOT_FOUND, "Tenant not found");
     }
+    if (!cfg->jwt_key) {
+        /* refuse before any attempt is counted or code compared */
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      HSLOGNO(00702) "no JWT key was loaded for the "
+                                     "algorithm, key file and kid in effect "
+                                     "here: verify refused");
+        return hs_send_detail(r, HTTP_INTERNAL_SERVER_ERROR,
+                              "Internal Server Error");
+    }
     if (!(db = hs_db_acquire(r)) || hs_db_begin(db)) {
         return hs_send_retry(r, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
     }

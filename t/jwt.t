@@ -39,7 +39,8 @@ my @variants = (
 my $per_token = 9;                    # checks per token
 my $per_variant = 4 + 2 * $per_token + 1;
 my $asym = grep { $_->[1] ne 'HS256' } @variants;
-plan tests => @variants * $per_variant + $asym * 8 + 2, have_lwp;
+my $total = @variants * $per_variant + $asym * 8 + 5;
+plan tests => $total, todo => [$total - 4, $total - 3], have_lwp;
 
 sub check { my ($c, $name) = @_; ok t_cmp($c ? 1 : 0, 1, $name) }
 
@@ -198,6 +199,25 @@ for my $v (@variants) {
     my $other = $alg eq 'HS256' ? public_key('EdDSA', 'jwt-eddsa.pem') : $hs_secret;
     check !eval { decode_jwt(token => $d->{access_token}, key => $other); 1 },
         "$name: refused under another key";
+}
+
+# JWT settings at vhost level with the main server's <Location>: the
+# vhost's EdDSA key signs, and the main server keeps its HS256 secret.
+# TODO until src/config.c resolves the key per merged configuration (it
+# stores one key in the <Location>'s config, which every vhost shares).
+{
+    Apache::TestRequest::module('vhost_vhostjwt');
+    my ($c, $code) = signup_code(email => 'vhostjwt@example.com');
+    my $d = get_json(verify_code('vhostjwt@example.com', $code)) // {};
+    my ($h) = jwt_parts($d->{access_token} // '');
+    ok t_cmp($h && $h->{alg}, 'EdDSA', 'vhost-level EdDSA settings sign the tokens');
+    my $res = GET '/v1/public/signup/jwks.json';
+    ok t_cmp($res->code, 200, 'and publish the Ed25519 key');
+    Apache::TestRequest::module('default');
+    ($c, $code) = signup_code(email => 'mainjwt@example.com');
+    $d = get_json(verify_code('mainjwt@example.com', $code)) // {};
+    ($h) = jwt_parts($d->{access_token} // '');
+    ok t_cmp($h && $h->{alg}, 'HS256', 'the main server still signs HS256');
 }
 
 # the JWKS of one vhost does not verify another's tokens
