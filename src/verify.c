@@ -46,9 +46,8 @@ static int is_true(const char *v)
 }
 
 /* HMAC of the given code for customer, raw (HS_HMAC_LEN bytes). */
-static int code_mac(request_rec *r, const hs_dir_cfg *cfg,
-                    const char *customer, const char *code,
-                    unsigned char out[HS_HMAC_LEN])
+static int code_mac(request_rec *r, const hs_dir_cfg *cfg, const char *customer,
+                    const char *code, unsigned char out[HS_HMAC_LEN])
 {
     const char *msg = apr_pstrcat(r->pool, customer, ":", code, NULL);
     return hs_hmac_sha256(cfg->code_secret, cfg->code_secret_len, msg,
@@ -92,7 +91,8 @@ static const char *token(request_rec *r, const hs_dir_cfg *cfg,
     json_object_object_add(c, "sub", json_object_new_string(customer));
     json_object_object_add(c, "tenant_id", json_object_new_string(tenant));
     json_object_object_add(c, "type", json_object_new_string(type));
-    json_object_object_add(c, "iss", json_object_new_string(hs_cfg_issuer(cfg)));
+    json_object_object_add(c, "iss",
+                           json_object_new_string(hs_cfg_issuer(cfg)));
     json_object_object_add(c, "aud",
                            json_object_new_string(hs_cfg_audience(cfg)));
     json_object_object_add(c, "iat", json_object_new_int64(now));
@@ -273,6 +273,7 @@ int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
                            json_object_new_int64(hs_cfg_access_ttl(cfg)));
     json_object_object_add(o, "customer_id",
                            json_object_new_string(row[V_CUSTOMER]));
-    json_object_object_add(o, "tenant_id", json_object_new_string(row[V_TENANT]));
+    json_object_object_add(o, "tenant_id",
+                           json_object_new_string(row[V_TENANT]));
     return hs_send_json(r, HTTP_OK, hs_json_to_string(r->pool, o));
 }
