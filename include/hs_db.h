@@ -15,6 +15,7 @@
 /* statement labels */
 #define HS_Q_PLANS "hydra_signup_plans"
 #define HS_Q_TENANT "hydra_signup_tenant"
+#define HS_Q_ADDRESS_LOCK "hydra_signup_address_lock"
 #define HS_Q_PLAN_OK "hydra_signup_plan_ok"
 #define HS_Q_CUSTOMER_BY_EMAIL "hydra_signup_customer_by_email"
 #define HS_Q_TAKE_SLOT_SPREAD "hydra_signup_take_slot_spread"

@@ -49,6 +49,14 @@ static const hs_stmt stmts[] = {
 
     /* plan, email, email, slug, resend-window: everything the signup
      * decides on, in one round trip */
+    /* slug, email: one signup per address at a time (until COMMIT), so
+     * that the mail budget and resend interval HS_Q_TENANT reads include
+     * the signup that committed just before - without it parallel requests
+     * for a concealed active address each mailed */
+    {HS_Q_ADDRESS_LOCK,
+     "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended("
+     "%s || '|' || lower(%s), 0))"},
+
     {HS_Q_TENANT,
      "SELECT t.id::text, t.site_domain, t.signup_enabled::text,"
      " EXISTS (SELECT 1 FROM plans p WHERE p.tenant_id = t.id"

@@ -430,6 +430,12 @@ int hs_signup_handle(request_rec *r, const hs_dir_cfg *cfg)
         s.db = NULL;
         return unavailable(&s);
     }
+    /* serialise with other signups of this address (mail budget) */
+    args[0] = s.req.tenant_slug;
+    args[1] = s.req.email;
+    if (hs_db_select(s.db, HS_Q_ADDRESS_LOCK, NULL, 2, args)) {
+        return unavailable(&s);
+    }
     args[0] = s.req.plan;
     args[1] = args[2] = args[3] = args[4] = s.req.email;
     args[5] = s.req.tenant_slug;
