@@ -233,8 +233,9 @@ sub spool_recipients {
 # start_clients(clients => 8, max => 50, url => URL,
 #               body => sub { my ($client, $n) = @_; {...} },
 #               headers => sub { ... list ... }, timeout => 20,
-#               pause_503 => seconds, stop => FILE)
-# Forks the clients; each POSTs its JSON bodies one after the other, a new
+#               pause_503 => seconds, stop => FILE, together => 1)
+# Forks the clients (together: they start at the same moment, once all are
+# forked); each POSTs its JSON bodies one after the other, a new
 # connection each (LWP timeout: a hung request is an answer "none"), until
 # it sent max or the stop file exists. Every answer is a line in the
 # client's own file (client n status seconds customer_id email); a handle
@@ -247,14 +248,17 @@ sub start_clients {
     require Time::HiRes;
     my $dir = File::Temp::tempdir(CLEANUP => 1);
     my @pids;
+    pipe(my $go_r, my $go_w) or die "pipe: $!";
     for my $c (1 .. $a{clients}) {
         my $pid = fork;
         die "fork: $!" unless defined $pid;
         if (!$pid) {
+            close $go_w;
             my $ua = LWP::UserAgent->new(timeout => $a{timeout} // 20,
                                          keep_alive => 0);
             open my $out, '>', "$dir/$c" or POSIX::_exit(1);
             $out->autoflush(1);
+            sysread $go_r, my $x, 1 if $a{together};    # EOF: go
             for my $n (1 .. $a{max}) {
                 last if $a{stop} && -e $a{stop};
                 my $body = $a{body}->($c, $n);
@@ -280,6 +284,8 @@ sub start_clients {
         }
         push @pids, $pid;
     }
+    close $go_r;
+    close $go_w;
     return { dir => $dir, pids => \@pids, n => $a{clients} };
 }
 
