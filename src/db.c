@@ -47,8 +47,6 @@ static const hs_stmt stmts[] = {
      " FROM tenants t LEFT JOIN plans p ON p.tenant_id = t.id AND p.public"
      " WHERE t.slug = %s ORDER BY p.position, p.name"},
 
-    /* plan, email, email, slug, resend-window: everything the signup
-     * decides on, in one round trip */
     /* slug, email: one signup per address at a time (until COMMIT), so
      * that the mail budget and resend interval HS_Q_TENANT reads include
      * the signup that committed just before - without it parallel requests
@@ -57,6 +55,8 @@ static const hs_stmt stmts[] = {
      "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended("
      "%s || '|' || lower(%s), 0))"},
 
+    /* plan, email, email, email, email, slug: everything the signup
+     * decides on, in one round trip */
     {HS_Q_TENANT,
      "SELECT t.id::text, t.site_domain, t.signup_enabled::text,"
      " EXISTS (SELECT 1 FROM plans p WHERE p.tenant_id = t.id"
@@ -86,6 +86,10 @@ static const hs_stmt stmts[] = {
      " VALUES (%s::uuid, %s::uuid, %s, %s, %s, %s, 'pending', now())"
      " ON CONFLICT DO NOTHING RETURNING id::text"},
 
+    /* tenant, site_url: is the label taken (the concealed answer) */
+    {HS_Q_SITE_TAKEN,
+     "SELECT 1 FROM customers WHERE tenant_id = %s::uuid AND site_url = %s"},
+
     /* tenant, email: is the address taken (after an insert conflict)? */
     {HS_Q_CUSTOMER_BY_EMAIL,
      "SELECT id::text FROM customers"
@@ -113,13 +117,20 @@ static const hs_stmt stmts[] = {
     {HS_Q_MAIL_LOG, "INSERT INTO hydra_signup_mail_log (tenant_id, email_lower)"
                     " VALUES (%s::uuid, lower(%s))"},
 
-    /* pending ttl: unverified signups give their slot back, in one
-     * statement (codes go with them by ON DELETE CASCADE); old mail log
-     * rows are pruned on the way */
+    /* tenant, pending ttl, pending ttl: the tenant's unverified signups
+     * give their slot back, in one statement (codes go with them by ON
+     * DELETE CASCADE), once the ttl has passed since the signup and since
+     * its last code was mailed (a re-signup renews it); old mail log rows
+     * are pruned on the way. One tenant only: its node rows are the ones
+     * this transaction locks anyway. */
     {HS_Q_RECLAIM,
-     "WITH gone AS (DELETE FROM customers WHERE status = 'pending'"
-     "  AND created_at < now() - %s::int * interval '1 second'"
-     "  RETURNING node_id),"
+     "WITH gone AS (DELETE FROM customers c WHERE c.status = 'pending'"
+     "  AND c.tenant_id = %s::uuid"
+     "  AND c.created_at < now() - %s::int * interval '1 second'"
+     "  AND NOT EXISTS (SELECT 1 FROM hydra_signup_codes k"
+     "   WHERE k.customer_id = c.id"
+     "   AND k.sent_at >= now() - %s::int * interval '1 second')"
+     "  RETURNING c.node_id),"
      " freed AS (SELECT node_id, count(*) AS n FROM gone"
      "  WHERE node_id IS NOT NULL GROUP BY node_id),"
      " pruned AS (DELETE FROM hydra_signup_mail_log"

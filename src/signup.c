@@ -24,6 +24,7 @@
 
 #include <apr_strings.h>
 #include <json-c/json.h>
+#include <openssl/crypto.h>
 
 #include "hs_config.h"
 #include "hs_crypto.h"
@@ -114,9 +115,9 @@ static const char *conceal_id(signup *s)
 {
     const char *msg = apr_pstrcat(s->r->pool, "conceal:", s->ctx[C_TENANT_ID],
                                   ":", s->req.email, NULL);
-    const char *h = hs_hmac_sha256_hex(s->r->pool, s->cfg->code_secret,
-                                       s->cfg->code_secret_len, msg,
-                                       strlen(msg));
+    const char *h =
+        hs_hmac_sha256_hex(s->r->pool, s->cfg->code_secret,
+                           s->cfg->code_secret_len, msg, strlen(msg));
     char *id;
     if (!h) {
         return NULL;
@@ -137,23 +138,22 @@ static const char *queue_mail(signup *s, hs_mail_kind kind, const char *code)
 
     memset(&v, 0, sizeof(v));
     v.from = s->cfg->mail_from;
-    v.to = s->req.email;
+    v.to = hs_email_ascii_domain(r->pool, s->req.email); /* SMTP needs ASCII */
     v.code = code;
     v.company = s->req.company_name;
     v.site_url = s->site_url;
     v.expiry_minutes = (int)((ttl + 59) / 60);
-    v.hostname = r->server->server_hostname ? r->server->server_hostname
-                                            : "localhost";
+    v.hostname =
+        r->server->server_hostname ? r->server->server_hostname : "localhost";
     v.now = (long long)apr_time_sec(r->request_time);
-    if ((err = hs_mail_render(r->pool, hs_cfg_template(s->cfg, kind), &v,
-                              &text, &len))) {
+    if ((err = hs_mail_render(r->pool, hs_cfg_template(s->cfg, kind), &v, &text,
+                              &len))) {
         return apr_pstrcat(r->pool, "rendering the mail failed: ", err, NULL);
     }
-    if ((err = hs_spool_write(r->pool, s->cfg->spool_dir, text, len,
-                              &s->msg))) {
+    if ((err =
+             hs_spool_write(r->pool, s->cfg->spool_dir, text, len, &s->msg))) {
         s->msg = NULL;
-        return apr_pstrcat(r->pool, "writing to the spool failed: ", err,
-                           NULL);
+        return apr_pstrcat(r->pool, "writing to the spool failed: ", err, NULL);
     }
     return NULL;
 }
@@ -195,7 +195,7 @@ static const char *new_code(signup *s, const char *customer)
     char code[HS_CODE_LEN + 1];
     const char *mac, *args[4], *err;
     hs_db_result res;
-    const char *msg;
+    char *msg;
 
     if (hs_code_generate(code)) {
         return "the random number generator failed";
@@ -203,29 +203,35 @@ static const char *new_code(signup *s, const char *customer)
     msg = apr_pstrcat(r->pool, customer, ":", code, NULL);
     mac = hs_hmac_sha256_hex(r->pool, s->cfg->code_secret,
                              s->cfg->code_secret_len, msg, strlen(msg));
+    OPENSSL_cleanse(msg, strlen(msg));
     if (!mac) {
+        OPENSSL_cleanse(code, sizeof(code));
         return "HMAC failed";
     }
     args[0] = customer;
     args[1] = mac;
     args[2] = apr_ltoa(r->pool, hs_cfg_code_ttl(s->cfg));
     args[3] = apr_ltoa(r->pool, hs_cfg_resend_interval(s->cfg));
+    err = NULL;
     if (hs_db_select(s->db, HS_Q_UPSERT_CODE, &res, 4, args)) {
-        return "database";
+        err = "database";
     }
-    if (res.nrows == 0) {
-        return "resend";
+    else if (res.nrows == 0) {
+        err = "resend";
     }
-    args[0] = s->ctx[C_TENANT_ID];
-    args[1] = s->req.email;
-    if (hs_db_exec(s->db, HS_Q_MAIL_LOG, NULL, 2, args)) {
-        return "database";
+    else {
+        args[0] = s->ctx[C_TENANT_ID];
+        args[1] = s->req.email;
+        if (hs_db_exec(s->db, HS_Q_MAIL_LOG, NULL, 2, args)) {
+            err = "database";
+        }
+        else {
+            err = queue_mail(s, HS_MAIL_VERIFY, code);
+        }
     }
-    if ((err = queue_mail(s, HS_MAIL_VERIFY, code))) {
-        return err;
-    }
-    memset(code, 0, sizeof(code));
-    return NULL;
+    /* the code lives on only in the queued message */
+    OPENSSL_cleanse(code, sizeof(code));
+    return err;
 }
 
 static int code_failed(signup *s, const char *why)
@@ -239,6 +245,34 @@ static int code_failed(signup *s, const char *why)
                       HSLOGNO(00301) "signup aborted: %s", why);
     }
     return unavailable(s);
+}
+
+static const char *site_url_for(signup *s, int n)
+{
+    return apr_pstrcat(s->r->pool, "https://",
+                       hs_site_label(s->r->pool, s->req.company_name, n), ".",
+                       s->ctx[C_DOMAIN], NULL);
+}
+
+/* The site_url a new signup with this company name would get now (the
+ * first label not taken in the tenant), without taking it; NULL on error. */
+static const char *first_free_site_url(signup *s)
+{
+    const char *args[2];
+    hs_db_result res;
+    int n;
+
+    args[0] = s->ctx[C_TENANT_ID];
+    for (n = 1; n <= MAX_LABEL_TRIES; n++) {
+        args[1] = site_url_for(s, n);
+        if (hs_db_select(s->db, HS_Q_SITE_TAKEN, &res, 2, args)) {
+            return NULL;
+        }
+        if (res.nrows == 0) {
+            return args[1];
+        }
+    }
+    return NULL;
 }
 
 /* The address belongs to an active customer. */
@@ -258,11 +292,12 @@ static int existing_active(signup *s)
     if (!(id = conceal_id(s))) {
         return unavailable(s);
     }
-    /* the site_url the visitor's own company name would get: the owner's
-     * real one would tell who the customer is */
-    s->site_url = apr_pstrcat(s->r->pool, "https://",
-                              hs_site_label(s->r->pool, s->req.company_name, 1),
-                              ".", s->ctx[C_DOMAIN], NULL);
+    /* the site_url the visitor's own company name would get from a real
+     * signup: the owner's would tell who the customer is, and a label
+     * that is taken would tell that this is no real signup */
+    if (!(s->site_url = first_free_site_url(s))) {
+        return unavailable(s);
+    }
     args[0] = s->ctx[C_TENANT_ID];
     args[1] = s->req.email;
     if (hs_db_exec(s->db, HS_Q_MAIL_LOG, NULL, 2, args)) {
@@ -312,10 +347,7 @@ static int insert_customer(signup *s)
     args[3] = s->req.email;
     args[4] = s->req.plan;
     for (n = 1; n <= MAX_LABEL_TRIES; n++) {
-        s->site_url =
-            apr_pstrcat(r->pool, "https://",
-                        hs_site_label(r->pool, s->req.company_name, n), ".",
-                        s->ctx[C_DOMAIN], NULL);
+        s->site_url = site_url_for(s, n);
         args[5] = s->site_url;
         if (hs_db_select(s->db, HS_Q_INSERT_CUSTOMER, &res, 6, args)) {
             return -1;
@@ -348,6 +380,7 @@ static int take_slot(signup *s)
                             : HS_Q_TAKE_SLOT_SPREAD;
     const char *args[2] = {s->ctx[C_TENANT_ID], s->customer};
     const char *ttl = apr_ltoa(s->r->pool, hs_cfg_pending_ttl(s->cfg));
+    const char *reclaim[3] = {s->ctx[C_TENANT_ID], ttl, ttl};
     hs_db_result res;
     int i;
 
@@ -360,7 +393,7 @@ static int take_slot(signup *s)
         }
         /* the chosen node filled up while we waited for it, or all are
          * full: let expired pending signups go, then look again */
-        if (i == 0 && hs_db_exec(s->db, HS_Q_RECLAIM, NULL, 1, &ttl)) {
+        if (i == 0 && hs_db_exec(s->db, HS_Q_RECLAIM, NULL, 3, reclaim)) {
             return -1;
         }
     }
