@@ -417,4 +417,149 @@ sub mail_errors {
     return (\@e, $committed_unanswered);
 }
 
+# ---- helpers of the signup tests (t/signup*.t) --------------------------
+push @EXPORT_OK, qw(signup_post json_bytes state_snapshot read_mail
+                    raw_http pg_stop pg_start wait_port);
+
+use constant SIGNUP_URL => '/v1/public/signup';
+# encodes to UTF-8 bytes (json() gives characters, for decoded content)
+my $json_bytes = JSON::PP->new->utf8->canonical->allow_nonref;
+sub json_bytes { $json_bytes }
+
+# POST a signup body (a hash ref is JSON-encoded, a string sent verbatim);
+# headers given replace the default Content-Type.
+sub signup_post {
+    my ($data, %h) = @_;
+    my %hh = ('Content-Type' => 'application/json', %h);
+    my $body = ref $data ? $json_bytes->encode($data) : $data;
+    return Apache::TestRequest::POST(SIGNUP_URL, %hh, content => $body);
+}
+
+# Everything a signup may write, as one comparable string: customers,
+# codes, node counters, the mail log, refresh tokens and the spool.
+sub state_snapshot {
+    my $db = dbh();
+    my @parts;
+    for my $q (
+        "SELECT id, tenant_id, company_name, email, plan, node_id, site_url,
+                status, created_at, verified_at FROM customers ORDER BY id",
+        "SELECT customer_id, code_hmac, expires_at, attempts, sent_at, void,
+                consumed_at FROM hydra_signup_codes ORDER BY customer_id",
+        "SELECT id, used, capacity FROM nodes ORDER BY id",
+        "SELECT tenant_id, email_lower, sent_at FROM hydra_signup_mail_log
+         ORDER BY 1, 2, 3",
+        "SELECT count(*) FROM hydra_signup_refresh_tokens",
+        "SELECT count(*) FROM tenants") {
+        my $rows = $db->selectall_arrayref($q);
+        push @parts, join "\n", map { join '|', map { $_ // '\N' } @$_ } @$rows;
+    }
+    for my $d (qw(new tmp cur)) {
+        push @parts, "$d: " . join ',', map { s{.*/}{}r } spool_files($d);
+    }
+    return join "\n--\n", @parts;
+}
+
+# Reads a spooled message: { raw, headers => {lc name => unfolded value},
+# header_names => [in order], body => decoded body (QP/base64), crlf => all
+# lines end in CRLF }.
+sub read_mail {
+    my ($path) = @_;
+    open my $fh, '<:raw', $path or die "$path: $!";
+    local $/;
+    my $raw = <$fh>;
+    close $fh;
+    my ($head, $body) = split /\r\n\r\n/, $raw, 2;
+    my %m = (raw => $raw, headers => {}, header_names => []);
+    (my $nocrlf = $raw) =~ s/\r\n//g;
+    $m{crlf} = ($nocrlf !~ /[\r\n]/) ? 1 : 0;
+    $head =~ s/\r\n([ \t])/$1/g; # unfold
+    for my $line (split /\r\n/, $head) {
+        my ($n, $v) = $line =~ /^([^:\s]+):\s*(.*)$/ or next;
+        push @{ $m{header_names} }, $n;
+        $m{headers}{lc $n} = $v;
+    }
+    my $cte = lc($m{headers}{'content-transfer-encoding'} // '');
+    $body //= '';
+    if ($cte eq 'quoted-printable') {
+        require MIME::QuotedPrint;
+        # MIME::QuotedPrint wants LF soft breaks
+        (my $b = $body) =~ s/\r\n/\n/g;
+        $body = MIME::QuotedPrint::decode_qp($b);
+        $body =~ s/\n/\r\n/g;
+    }
+    elsif ($cte eq 'base64') {
+        require MIME::Base64;
+        $body = MIME::Base64::decode_base64($body);
+    }
+    $m{body} = $body;
+    return \%m;
+}
+
+
+# Sends raw bytes to host:port, returns (status, headers text, body); bounded
+# by a 20 s timeout.
+sub raw_http {
+    my ($hostport, $bytes) = @_;
+    require IO::Socket::INET;
+    require IO::Select;
+    my $sock = IO::Socket::INET->new(PeerAddr => $hostport, Timeout => 10)
+        or die "connect $hostport: $!";
+    binmode $sock;
+    local $SIG{PIPE} = 'IGNORE';
+    my $off = 0;
+    while ($off < length $bytes) {
+        my $n = syswrite($sock, $bytes, 65536, $off);
+        last unless $n; # the server may close early (413)
+        $off += $n;
+    }
+    shutdown($sock, 1) if $off >= length $bytes;
+    my $sel = IO::Select->new($sock);
+    my $resp = '';
+    my $deadline = time + 20;
+    while (time < $deadline && $sel->can_read(2)) {
+        my $n = sysread($sock, my $buf, 65536);
+        last unless $n;
+        $resp .= $buf;
+    }
+    close $sock;
+    my ($head, $body) = split /\r\n\r\n/, $resp, 2;
+    my ($status) = ($head // '') =~ m{^HTTP/\d\.\d (\d{3})};
+    if (($head // '') =~ /^Transfer-Encoding:\s*chunked/mi) {
+        my $out = '';
+        while ($body =~ s/^([0-9a-fA-F]+)\r\n//) {
+            my $len = hex $1;
+            last if $len == 0;
+            $out .= substr($body, 0, $len, '');
+            $body =~ s/^\r\n//;
+        }
+        $body = $out;
+    }
+    return ($status // 0, $head // '', $body // '');
+}
+
+# The private PostgreSQL of the run (scripts/lib/pg.sh, as the test user).
+sub _pg {
+    my ($fn, @args) = @_;
+    my $lib = "$ENV{HYDRA_SRC}/scripts/lib/pg.sh";
+    my $cmd = ". '$lib'; $fn '$ENV{HYDRA_PG_DATA}' @args >/dev/null 2>&1";
+    return system('bash', '-c', $cmd) == 0;
+}
+sub pg_stop  { undef $dbh; _pg('hs_pg_stop') }
+sub pg_start { _pg('hs_pg_start', $ENV{HYDRA_PG_PORT}) }
+
+# Waits (bounded) until host:port accepts a connection; 1 when it does.
+sub wait_port {
+    my ($port, $secs) = @_;
+    require IO::Socket::INET;
+    require Time::HiRes;
+    my $until = Time::HiRes::time() + ($secs // 10);
+    while (Time::HiRes::time() < $until) {
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                      Timeout => 1);
+        if ($s) { close $s; return 1 }
+        Time::HiRes::sleep(0.1);
+    }
+    return 0;
+}
+
 1;
