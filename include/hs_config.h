@@ -37,7 +37,7 @@ typedef struct {
     const char *jwt_kid;
     const char *jwt_issuer;
     const char *jwt_audience;
-    hs_jwt_key *jwt_key; /* loaded in check_config for (alg, key file) */
+    hs_jwt_key *jwt_key; /* check_config only: use hs_cfg_jwt_key() */
     long access_ttl;
     long refresh_ttl;
 
@@ -97,6 +97,10 @@ int hs_cfg_conceal(const hs_dir_cfg *c);
 hs_rate hs_cfg_rate_signup(const hs_dir_cfg *c);
 hs_rate hs_cfg_rate_verify(const hs_dir_cfg *c);
 const hs_mail_template *hs_cfg_template(const hs_dir_cfg *c, hs_mail_kind kind);
+
+/* The JWT key for this effective configuration (loaded at configuration
+ * time), or NULL. */
+const hs_jwt_key *hs_cfg_jwt_key(const hs_dir_cfg *c);
 
 /* Does this configuration serve tenant slug? */
 int hs_cfg_serves(const hs_dir_cfg *c, const char *slug);

@@ -60,6 +60,24 @@ void *hs_create_dir_cfg(apr_pool_t *p, char *dir)
     return c;
 }
 
+/* "alg|key file|kid" -> the loaded key: filled by hs_check_config (in
+ * pconf), read-only while requests are served. */
+static apr_hash_t *jwt_keys;
+
+/* The key for the (alg, key file, kid) that win in c, whichever contexts
+ * they came from; NULL when hs_check_config did not load one for it. */
+const hs_jwt_key *hs_cfg_jwt_key(const hs_dir_cfg *c)
+{
+    char id[4096];
+    int alg = c->jwt_alg == HS_UNSET ? (int)HS_JWT_HS256 : c->jwt_alg;
+    if (!jwt_keys || !c->jwt_key_file) {
+        return NULL;
+    }
+    apr_snprintf(id, sizeof(id), "%d|%s|%s", alg, c->jwt_key_file,
+                 c->jwt_kid ? c->jwt_kid : "");
+    return apr_hash_get(jwt_keys, id, APR_HASH_KEY_STRING);
+}
+
 #define PICK_PTR(f) (add->f ? add->f : base->f)
 #define PICK_NUM(f) (add->f != HS_UNSET ? add->f : base->f)
 
@@ -82,7 +100,7 @@ void *hs_merge_dir_cfg(apr_pool_t *p, void *basev, void *addv)
     c->jwt_kid = PICK_PTR(jwt_kid);
     c->jwt_issuer = PICK_PTR(jwt_issuer);
     c->jwt_audience = PICK_PTR(jwt_audience);
-    c->jwt_key = PICK_PTR(jwt_key);
+    c->jwt_key = NULL; /* hs_cfg_jwt_key() finds it when it is needed */
     c->access_ttl = PICK_NUM(access_ttl);
     c->refresh_ttl = PICK_NUM(refresh_ttl);
     if (add->code_secret) {
@@ -633,12 +651,12 @@ const command_rec hs_cmds[] = {
 /* ---- configuration-time checks ----------------------------------------- */
 
 /* Loads (once per alg/file/kid) the JWT key of an effective config. */
-static const char *load_key(apr_pool_t *pconf, apr_hash_t *cache, hs_dir_cfg *c)
+static const char *load_key(apr_pool_t *pconf, hs_dir_cfg *c)
 {
     hs_jwt_alg alg = c->jwt_alg == HS_UNSET ? HS_JWT_HS256 : c->jwt_alg;
     const char *id = apr_psprintf(pconf, "%d|%s|%s", (int)alg, c->jwt_key_file,
                                   c->jwt_kid ? c->jwt_kid : "");
-    hs_jwt_key *key = apr_hash_get(cache, id, APR_HASH_KEY_STRING);
+    hs_jwt_key *key = apr_hash_get(jwt_keys, id, APR_HASH_KEY_STRING);
 
     if (!key) {
         const char *err;
@@ -649,15 +667,15 @@ static const char *load_key(apr_pool_t *pconf, apr_hash_t *cache, hs_dir_cfg *c)
         if (c->jwt_kid) {
             hs_jwt_key_set_kid(key, c->jwt_kid);
         }
-        apr_hash_set(cache, id, APR_HASH_KEY_STRING, key);
+        apr_hash_set(jwt_keys, id, APR_HASH_KEY_STRING, key);
     }
     c->jwt_key = key;
     return NULL;
 }
 
 /* Checks an effective config; loads its key. where names it in the log. */
-static int check_one(apr_pool_t *pconf, apr_hash_t *cache, server_rec *s,
-                     hs_dir_cfg *c, const char *where)
+static int check_one(apr_pool_t *pconf, server_rec *s, hs_dir_cfg *c,
+                     const char *where)
 {
     const char *missing = NULL, *err;
 
@@ -684,7 +702,7 @@ static int check_one(apr_pool_t *pconf, apr_hash_t *cache, server_rec *s,
                      missing, where);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    if ((err = load_key(pconf, cache, c))) {
+    if ((err = load_key(pconf, c))) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, HSLOGNO(00102) "%s (%s)",
                      err, where);
         return HTTP_INTERNAL_SERVER_ERROR;
@@ -695,8 +713,9 @@ static int check_one(apr_pool_t *pconf, apr_hash_t *cache, server_rec *s,
 int hs_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                     server_rec *s)
 {
-    apr_hash_t *cache = apr_hash_make(ptemp);
     server_rec *sp;
+
+    jwt_keys = apr_hash_make(pconf);
 
     for (sp = s; sp; sp = sp->next) {
         hs_dir_cfg *base =
@@ -707,7 +726,7 @@ int hs_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
             sp->server_hostname ? sp->server_hostname : "(unnamed)", sp->port);
         int i, rc;
 
-        if ((rc = check_one(pconf, cache, sp, base, name)) != OK) {
+        if ((rc = check_one(pconf, sp, base, name)) != OK) {
             return rc;
         }
         for (i = 0; core->sec_url && i < core->sec_url->nelts; i++) {
@@ -715,20 +734,32 @@ int hs_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                 APR_ARRAY_IDX(core->sec_url, i, ap_conf_vector_t *);
             hs_dir_cfg *loc = ap_get_module_config(vec, &hydra_signup_module);
             core_dir_config *cd = ap_get_core_module_config(vec);
-            hs_dir_cfg *eff;
+            hs_dir_cfg *eff = base;
+            int j;
 
             if (!loc) {
                 continue;
             }
-            eff = hs_merge_dir_cfg(pconf, base, loc);
-            rc = check_one(pconf, cache, sp, eff,
+            /* as a request merges them: the earlier sections of this
+             * server whose path is a prefix of this one, then this one */
+            for (j = 0; j < i && cd && cd->d && !cd->r && !cd->d_is_fnmatch;
+                 j++) {
+                ap_conf_vector_t *v =
+                    APR_ARRAY_IDX(core->sec_url, j, ap_conf_vector_t *);
+                hs_dir_cfg *l = ap_get_module_config(v, &hydra_signup_module);
+                core_dir_config *d = ap_get_core_module_config(v);
+                if (l && d && d->d && !d->r && !d->d_is_fnmatch &&
+                    !strncmp(cd->d, d->d, strlen(d->d))) {
+                    eff = hs_merge_dir_cfg(pconf, eff, l);
+                }
+            }
+            eff = hs_merge_dir_cfg(pconf, eff, loc);
+            rc = check_one(pconf, sp, eff,
                            apr_psprintf(ptemp, "<Location %s> in %s",
                                         cd && cd->d ? cd->d : "?", name));
             if (rc != OK) {
                 return rc;
             }
-            /* the merged key travels with this Location from now on */
-            loc->jwt_key = eff->jwt_key;
         }
     }
     return OK;

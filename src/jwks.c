@@ -15,8 +15,8 @@
 
 int hs_jwks_handle(request_rec *r, const hs_dir_cfg *cfg)
 {
-    const char *jwk =
-        cfg->jwt_key ? hs_jwt_public_jwk(r->pool, cfg->jwt_key) : NULL;
+    const hs_jwt_key *key = hs_cfg_jwt_key(cfg);
+    const char *jwk = key ? hs_jwt_public_jwk(r->pool, key) : NULL;
     if (!jwk) {
         return hs_send_detail(r, HTTP_NOT_FOUND, "Not Found");
     }

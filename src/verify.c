@@ -100,7 +100,7 @@ static const char *token(request_rec *r, const hs_dir_cfg *cfg,
     json_object_object_add(c, "jti", json_object_new_string(jti));
     claims = hs_json_to_string(r->pool, c);
     json_object_put(c);
-    jwt = hs_jwt_sign(r->pool, cfg->jwt_key, claims, &err);
+    jwt = hs_jwt_sign(r->pool, hs_cfg_jwt_key(cfg), claims, &err);
     if (!jwt) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       HSLOGNO(00701) "signing the %s token failed: %s", type,
@@ -180,7 +180,7 @@ int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
     if (!hs_cfg_serves(cfg, req.tenant_slug)) {
         return hs_send_detail(r, HTTP_NOT_FOUND, "Tenant not found");
     }
-    if (!cfg->jwt_key) {
+    if (!hs_cfg_jwt_key(cfg)) {
         /* refuse before any attempt is counted or code compared */
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       HSLOGNO(00702) "no JWT key was loaded for the "
