@@ -661,6 +661,12 @@ static const char *load_key(apr_pool_t *pconf, hs_dir_cfg *c)
     if (!key) {
         const char *err;
         if ((err = hs_jwt_key_load(pconf, alg, c->jwt_key_file, &key))) {
+            /* the loader's reason may start with the path already */
+            apr_size_t n = strlen(c->jwt_key_file);
+            if (!strncmp(err, c->jwt_key_file, n) &&
+                !strncmp(err + n, ": ", 2)) {
+                err += n + 2;
+            }
             return apr_psprintf(pconf, "HydraSignupJWTKeyFile %s: %s (%s)",
                                 c->jwt_key_file, err, hs_jwt_alg_name(alg));
         }
@@ -722,7 +728,7 @@ int hs_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
             ap_get_module_config(sp->lookup_defaults, &hydra_signup_module);
         core_server_config *core = ap_get_core_module_config(sp->module_config);
         const char *name = apr_psprintf(
-            ptemp, "server %s:%d",
+            ptemp, sp->port ? "server %s:%d" : "server %s",
             sp->server_hostname ? sp->server_hostname : "(unnamed)", sp->port);
         int i, rc;
 
