@@ -19,6 +19,7 @@
 #include "util_mutex.h"
 
 #include <apr_global_mutex.h>
+#include <apr_network_io.h>
 #include <apr_strings.h>
 
 #include "hs_config.h"
@@ -126,6 +127,25 @@ void hs_ratelimit_child_init(apr_pool_t *p, server_rec *s)
     }
 }
 
+/* Whom a counter belongs to: the client's address (r->useragent_ip, so
+ * that mod_remoteip behind a proxy works), for IPv6 its /64 - one host
+ * usually holds a whole /64 and could step through it, one address per
+ * request. */
+static const char *rl_client(request_rec *r)
+{
+#if APR_HAVE_IPV6
+    const apr_sockaddr_t *sa = r->useragent_addr;
+    if (sa && sa->family == APR_INET6 &&
+        !IN6_IS_ADDR_V4MAPPED(&sa->sa.sin6.sin6_addr)) {
+        const unsigned char *b = (const unsigned char *)&sa->sa.sin6.sin6_addr;
+        return apr_psprintf(r->pool,
+                            "%02x%02x:%02x%02x:%02x%02x:%02x%02x::/64", b[0],
+                            b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
+    }
+#endif
+    return r->useragent_ip ? r->useragent_ip : "-";
+}
+
 int hs_ratelimit(request_rec *r, const hs_dir_cfg *cfg, hs_rate_kind kind)
 {
     hs_rate rate = kind == HS_RATE_SIGNUP ? hs_cfg_rate_signup(cfg)
@@ -148,8 +168,7 @@ int hs_ratelimit(request_rec *r, const hs_dir_cfg *cfg, hs_rate_kind kind)
     key = apr_psprintf(
         r->pool, "%c|%s:%u|%d/%d|%s", kind == HS_RATE_SIGNUP ? 's' : 'v',
         r->server->server_hostname ? r->server->server_hostname : "-",
-        (unsigned)r->server->port, rate.limit, rate.window,
-        r->useragent_ip ? r->useragent_ip : "-");
+        (unsigned)r->server->port, rate.limit, rate.window, rl_client(r));
     if ((rv = apr_global_mutex_lock(rl_mutex)) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
                       HSLOGNO(00606) "rate-limit mutex lock failed");

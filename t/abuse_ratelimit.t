@@ -16,7 +16,7 @@ use HydraTest qw(dbh reset_db add_tenant post_json get_json check pg_do
                  httpd_pid spool_recipients start_clients wait_clients
                  tally);
 
-plan tests => 35, have_lwp;
+plan tests => 38, have_lwp;
 
 dbh();
 reset_db();
@@ -170,6 +170,16 @@ ok t_cmp(post_json($VERIFY, $vbody, from('203.0.113.41'))->code, 400,
 # does not limit everyone behind it
 $res = signup('direct2@example.com');
 ok t_cmp($res->code, 201, 'the proxy address itself (127.0.0.1) is its own client');
+
+# ---- IPv6: one /64 is one client -----------------------------------------------
+# a host usually holds a whole /64 and could take a fresh address for
+# every request
+@st = map { signup("v6-$_\@example.com", "2001:db8:1:2::$_")->code } qw(a b c);
+ok t_cmp("@st", '201 201 201', 'IPv6: three addresses of one /64 within the limit');
+ok t_cmp(signup('v6-d@example.com', '2001:db8:1:2:ffff:1:2:3')->code, 429,
+         'IPv6: a fourth address of the same /64: 429');
+ok t_cmp(signup('v6-e@example.com', '2001:db8:1:3::a')->code, 201,
+         'IPv6: the next /64 is another client');
 
 # ---- the main server's limit is separate and not reached -------------------
 Apache::TestRequest::module('default');
