@@ -51,9 +51,8 @@ static const hs_stmt stmts[] = {
      * that the mail budget and resend interval HS_Q_TENANT reads include
      * the signup that committed just before - without it parallel requests
      * for a concealed active address each mailed */
-    {HS_Q_ADDRESS_LOCK,
-     "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended("
-     "%s || '|' || lower(%s), 0))"},
+    {HS_Q_ADDRESS_LOCK, "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended("
+                        "%s || '|' || lower(%s), 0))"},
 
     /* plan, email, email, email, email, slug: everything the signup
      * decides on, in one round trip */

@@ -138,9 +138,8 @@ static const char *rl_client(request_rec *r)
     if (sa && sa->family == APR_INET6 &&
         !IN6_IS_ADDR_V4MAPPED(&sa->sa.sin6.sin6_addr)) {
         const unsigned char *b = (const unsigned char *)&sa->sa.sin6.sin6_addr;
-        return apr_psprintf(r->pool,
-                            "%02x%02x:%02x%02x:%02x%02x:%02x%02x::/64", b[0],
-                            b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
+        return apr_psprintf(r->pool, "%02x%02x:%02x%02x:%02x%02x:%02x%02x::/64",
+                            b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
     }
 #endif
     return r->useragent_ip ? r->useragent_ip : "-";
