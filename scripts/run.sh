@@ -13,6 +13,8 @@
 #                    saving each message into $HYDRA_STATE_DIR/mail/
 #   HYDRA_SMTP_PORT  the local sink's port (default 2525)
 #   HYDRA_JWT_ALG    HS256 (default), RS256, ES256 or EdDSA
+#   HYDRA_RATE_SIGNUP, HYDRA_RATE_VERIFY
+#                    "REQUESTS SECONDS" per client (default: the module's)
 # scripts/stop.sh ends it all.
 set -euo pipefail
 
@@ -127,6 +129,8 @@ HydraSignupJWTKeyFile "$STATE/keys/$KEY"
 HydraSignupCodeSecretFile "$STATE/keys/code.secret"
 HydraSignupSpoolDir "$STATE/spool"
 HydraSignupMailFrom "Demo Hosting <noreply@sites.example.net>"
+${HYDRA_RATE_SIGNUP:+HydraSignupRateLimit signup $HYDRA_RATE_SIGNUP}
+${HYDRA_RATE_VERIFY:+HydraSignupRateLimit verify $HYDRA_RATE_VERIFY}
 
 <Location /v1/public/signup>
     SetHandler hydra-signup
