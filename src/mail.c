@@ -785,6 +785,14 @@ static void put_from(apr_pool_t *p, hs_buf *b, const hs_from *f)
         size_t n = squeeze_spaces(name), i;
         int atoms = 1;
 
+        if (n == 0) {
+            /* only C1 controls and spaces: no display name at all, rather
+             * than a "From:" line folded before the bare <addr> */
+            buf_str(b, " ");
+            buf_str(b, f->addr);
+            buf_str(b, "\r\n");
+            return;
+        }
         for (i = 0; i < n; i++) {
             if (name[i] != ' ' && !is_atext((unsigned char)name[i])) {
                 atoms = 0;

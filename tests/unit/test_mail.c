@@ -561,6 +561,14 @@ START_TEST(test_from_rendering)
     ck_assert_str_eq(decode_words(apr_pstrmemdup(pool, f, (size_t)(e - f))),
                      "Caf\xC3\xA9 Acme");
     ck_assert_uint_le(max_line(headers_of(msg)), 78);
+
+    /* fuzz_mail: a name of only C1 controls (U+009C) cleans to nothing: no
+     * display name, and no "From:" line folded before a long <addr> */
+    v.from = "\xC2\x9C <n@yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy."
+             "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy.example>";
+    msg = render(hs_mail_default_template(HS_MAIL_VERIFY), &v, &len);
+    ck_assert_ptr_nonnull(strstr(msg, "\r\nFrom: n@yyyy"));
+    ck_assert_ptr_nonnull(strstr(msg, "yyyy.example\r\nTo: "));
 }
 END_TEST
 
