@@ -14,7 +14,11 @@ use HydraTest qw(dbh reset_db post_json get_json json signup_code
 
 plan tests => 19, have_lwp;
 
-sub check { my ($c, $name) = @_; ok t_cmp($c ? 1 : 0, 1, $name) }
+sub check {
+    my ($c, $name) = @_;
+    print STDERR "# check failed: $name\n" unless $c;    # shown by the harness
+    ok t_cmp($c ? 1 : 0, 1, $name);
+}
 
 my $N = 20;
 my $db = dbh();
