@@ -11,6 +11,7 @@
 #include <apr_tables.h>
 
 #include "hs_json.h"
+#include "hs_utf8.h"
 
 typedef struct {
     const char *field; /* NULL: no second loc element */
@@ -145,46 +146,8 @@ json_object *hs_json_pool_own(apr_pool_t *p, json_object *obj)
  * no surrogates, nothing past U+10FFFF), or 0 when it is not one. */
 static size_t utf8_seq_len(const unsigned char *s, size_t n)
 {
-    unsigned char c = s[0];
-    size_t len, i;
-    unsigned char lo = 0x80, hi = 0xBF;
-
-    if (c < 0x80) {
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    }
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0) {
-            lo = 0xA0;
-        }
-        else if (c == 0xED) {
-            hi = 0x9F;
-        }
-    }
-    else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0) {
-            lo = 0x90;
-        }
-        else if (c == 0xF4) {
-            hi = 0x8F;
-        }
-    }
-    else {
-        return 0;
-    }
-    if (n < len || s[1] < lo || s[1] > hi) {
-        return 0;
-    }
-    for (i = 2; i < len; i++) {
-        if (s[i] < 0x80 || s[i] > 0xBF) {
-            return 0;
-        }
-    }
-    return len;
+    uint32_t cp;
+    return hs_utf8_decode(s, n, &cp);
 }
 
 static int is_json_space(unsigned char c)

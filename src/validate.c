@@ -24,6 +24,7 @@
 #include <uniname.h>
 #include <uninorm.h>
 
+#include "hs_utf8.h"
 #include "hs_validate.h"
 
 #define EMAIL_MAX_LENGTH 254
@@ -44,59 +45,6 @@ typedef struct {
 /* ------------------------------------------------------------------ */
 /* UTF-8 */
 
-/* Decodes the well-formed sequence at s into *cp and returns its length,
- * or 0 when it is malformed (overlong, surrogate, past U+10FFFF, cut). */
-static size_t utf8_decode(const unsigned char *s, size_t n, ucs4_t *cp)
-{
-    unsigned char c = s[0];
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t len, i;
-    ucs4_t v;
-
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        v = c & 0x1F;
-    }
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        v = c & 0x0F;
-        if (c == 0xE0) {
-            lo = 0xA0;
-        }
-        else if (c == 0xED) {
-            hi = 0x9F;
-        }
-    }
-    else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        v = c & 0x07;
-        if (c == 0xF0) {
-            lo = 0x90;
-        }
-        else if (c == 0xF4) {
-            hi = 0x8F;
-        }
-    }
-    else {
-        return 0;
-    }
-    if (n < len || s[1] < lo || s[1] > hi) {
-        return 0;
-    }
-    for (i = 1; i < len; i++) {
-        if (s[i] < 0x80 || s[i] > 0xBF) {
-            return 0;
-        }
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    *cp = v;
-    return len;
-}
-
 long hs_utf8_length(const char *s, size_t len)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -105,7 +53,7 @@ long hs_utf8_length(const char *s, size_t len)
 
     while (i < len) {
         ucs4_t cp;
-        size_t n = utf8_decode(u + i, len - i, &cp);
+        size_t n = hs_utf8_decode(u + i, len - i, &cp);
 
         if (n == 0) {
             return -1;
@@ -124,7 +72,7 @@ static int ustr_from_utf8(apr_pool_t *p, const char *s, size_t len, ustr *out)
     out->c = apr_palloc(p, (len + 1) * sizeof(ucs4_t));
     out->n = 0;
     while (i < len) {
-        size_t n = utf8_decode(u + i, len - i, &out->c[out->n]);
+        size_t n = hs_utf8_decode(u + i, len - i, &out->c[out->n]);
 
         if (n == 0) {
             return -1;

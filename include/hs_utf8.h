@@ -1,0 +1,18 @@
+/*
+ * hs_utf8.h - strict UTF-8 decoding (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF), shared by the JSON pre-scan and the
+ * validators.
+ *
+ * httpd-free: no dependencies.
+ */
+#ifndef HS_UTF8_H
+#define HS_UTF8_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Decodes the well-formed sequence at s (n bytes available) into *cp and
+ * returns its length (1-4), or 0 when it is malformed or cut short. */
+size_t hs_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
+
+#endif /* HS_UTF8_H */
