@@ -6,10 +6,9 @@ use warnings FATAL => 'all';
 use Apache::Test qw(plan ok);
 use Apache::TestUtil qw(t_cmp);
 use File::Temp qw(tempdir);
+use lib 't/lib';
+use HydraTest ();
 
-my $cfg = Apache::Test::config();
-my $httpd = $cfg->{vars}{httpd};
-my $mods = $ENV{HYDRA_HTTPD_MODULES};
 my $st = $ENV{HYDRA_STATE};
 my $dir = tempdir(CLEANUP => 1);
 
@@ -81,30 +80,7 @@ my @required = qw(HydraSignupJWTKeyFile HydraSignupCodeSecretFile
 
 plan tests => 2 + @bad + @required;
 
-sub httpd_t {
-    my ($body) = @_;
-    my $conf = "$dir/httpd.conf";
-    open my $c, '>', $conf or die;
-    print $c <<"EOT";
-ServerRoot $dir
-ServerName localhost
-Listen 127.0.0.1:1
-PidFile $dir/httpd.pid
-ErrorLog $dir/error.log
-LoadModule mpm_event_module $mods/mod_mpm_event.so
-LoadModule authz_core_module $mods/mod_authz_core.so
-LoadModule dbd_module $mods/mod_dbd.so
-LoadModule hydra_signup_module $ENV{HYDRA_MODULE}
-DBDriver pgsql
-<Location /v1/public/signup>
-SetHandler hydra-signup
-$body
-</Location>
-EOT
-    close $c;
-    my $out = `$httpd -t -f $conf 2>&1`;
-    return ($? >> 8, $out);
-}
+sub httpd_t { HydraTest::httpd_t(dir => $dir, inside => $_[0]) }
 
 my ($rc, $out) = httpd_t($good);
 ok t_cmp($rc, 0, 'a good configuration passes httpd -t') or print "# $out";

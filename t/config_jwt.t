@@ -9,10 +9,9 @@ use Apache::Test qw(plan ok);
 use Apache::TestUtil qw(t_cmp);
 use File::Copy qw(copy);
 use File::Temp qw(tempdir);
+use lib "t/lib";
+use HydraTest ();
 
-my $cfg = Apache::Test::config();
-my $httpd = $cfg->{vars}{httpd};
-my $mods = $ENV{HYDRA_HTTPD_MODULES};
 my $st = $ENV{HYDRA_STATE};
 my $dir = tempdir(CLEANUP => 1);
 
@@ -100,32 +99,11 @@ plan tests => 2 * @cases + 11;
 
 sub httpd_t {
     my ($loc, $outside) = @_;
-    my $conf = "$dir/httpd.conf";
-    open my $c, '>', $conf or die;
-    print $c <<"EOT";
-ServerRoot $dir
-ServerName localhost
-Listen 127.0.0.1:1
-PidFile $dir/httpd.pid
-ErrorLog $dir/error.log
-LoadModule mpm_event_module $mods/mod_mpm_event.so
-LoadModule authz_core_module $mods/mod_authz_core.so
-LoadModule dbd_module $mods/mod_dbd.so
-LoadModule hydra_signup_module $ENV{HYDRA_MODULE}
-DBDriver pgsql
-HydraSignupCodeSecretFile $st/code.secret
-HydraSignupSpoolDir $st/spool
-HydraSignupMailFrom "Demo <noreply\@example.net>"
-${\ ($outside // '')}
-<Location /v1/public/signup>
-SetHandler hydra-signup
-HydraSignupTenants demo
-$loc
-</Location>
-EOT
-    close $c;
-    my $out = `$httpd -t -f $conf 2>&1`;
-    return ($? >> 8, $out);
+    return HydraTest::httpd_t(dir => $dir, inside => "HydraSignupTenants demo\n$loc",
+        outside => "HydraSignupCodeSecretFile $st/code.secret\n"
+        . "HydraSignupSpoolDir $st/spool\n"
+        . "HydraSignupMailFrom \"Demo <noreply\@example.net>\"\n"
+        . ($outside // ''));
 }
 sub key_lines {
     my ($alg, $file) = @_;

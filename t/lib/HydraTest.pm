@@ -9,7 +9,7 @@ use JSON::PP ();
 use Exporter 'import';
 use Apache::TestRequest ();
 
-our @EXPORT_OK = qw(dbh reset_db add_tenant post_json get_json json
+our @EXPORT_OK = qw(httpd_t dbh reset_db add_tenant post_json get_json json
                     spool_files);
 
 my $json = JSON::PP->new->canonical->allow_nonref;
@@ -560,6 +560,40 @@ sub wait_port {
         Time::HiRes::sleep(0.1);
     }
     return 0;
+}
+
+
+# httpd_t(dir => DIR, outside => TEXT, inside => TEXT): writes a minimal
+# httpd.conf loading mod_dbd and the module, with `outside` at server level
+# and `inside` in <Location /v1/public/signup>, runs `httpd -t` on it and
+# returns (exit status, output).
+sub httpd_t {
+    my (%a) = @_;
+    my $dir = $a{dir};
+    my $httpd = Apache::Test::config()->{vars}{httpd};
+    my $mods = $ENV{HYDRA_HTTPD_MODULES};
+    my $conf = "$dir/httpd.conf";
+    open my $c, '>', $conf or die "$conf: $!";
+    print $c <<"EOT";
+ServerRoot $dir
+ServerName localhost
+Listen 127.0.0.1:1
+PidFile $dir/httpd.pid
+ErrorLog $dir/error.log
+LoadModule mpm_event_module $mods/mod_mpm_event.so
+LoadModule authz_core_module $mods/mod_authz_core.so
+LoadModule dbd_module $mods/mod_dbd.so
+LoadModule hydra_signup_module $ENV{HYDRA_MODULE}
+DBDriver pgsql
+${\ ($a{outside} // '')}
+<Location /v1/public/signup>
+SetHandler hydra-signup
+${\ ($a{inside} // '')}
+</Location>
+EOT
+    close $c;
+    my $out = `$httpd -t -f $conf 2>&1`;
+    return ($? >> 8, $out);
 }
 
 1;
