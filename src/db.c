@@ -89,6 +89,18 @@ static const hs_stmt stmts[] = {
     {HS_Q_SITE_TAKEN,
      "SELECT 1 FROM customers WHERE tenant_id = %s::uuid AND site_url = %s"},
 
+    /* prefix "https://<label>-", suffix ".<site_domain>", tenant: the
+     * suffix after the highest numbered label in use, so that the 300th
+     * "Acme" goes straight to acme-300 instead of probing every one */
+    {HS_Q_LABEL_NEXT,
+     "SELECT (coalesce(max(mid::int), 1) + 1)::text FROM ("
+     " SELECT substr(site_url, length(%s::text) + 1,"
+     "  length(site_url) - length(%s::text) - length(%s::text)) AS mid"
+     " FROM customers WHERE tenant_id = %s::uuid"
+     "  AND starts_with(site_url, %s::text)"
+     "  AND right(site_url, length(%s::text)) = %s::text) x"
+     " WHERE mid ~ '^[0-9]{1,9}$'"},
+
     /* tenant, email: is the address taken (after an insert conflict)? */
     {HS_Q_CUSTOMER_BY_EMAIL,
      "SELECT id::text FROM customers"

@@ -254,16 +254,36 @@ static const char *site_url_for(signup *s, int n)
                        s->ctx[C_DOMAIN], NULL);
 }
 
+/* After the plain label is taken: the suffix to try next (one past the
+ * highest in use), or 2 when that cannot be told. */
+static int label_hint(signup *s)
+{
+    const char *base = hs_site_label(s->r->pool, s->req.company_name, 1);
+    const char *prefix = apr_pstrcat(s->r->pool, "https://", base, "-", NULL);
+    const char *suffix = apr_pstrcat(s->r->pool, ".", s->ctx[C_DOMAIN], NULL);
+    const char *args[7] = {prefix, prefix, suffix, s->ctx[C_TENANT_ID],
+                           prefix, suffix, suffix};
+    hs_db_result res;
+    long n;
+
+    if (hs_db_select(s->db, HS_Q_LABEL_NEXT, &res, 7, args) || res.nrows != 1 ||
+        !res.rows[0][0]) {
+        return 2;
+    }
+    n = (long)apr_atoi64(res.rows[0][0]);
+    return n >= 2 && n < 1000000000 ? (int)n : 2;
+}
+
 /* The site_url a new signup with this company name would get now (the
  * first label not taken in the tenant), without taking it; NULL on error. */
 static const char *first_free_site_url(signup *s)
 {
     const char *args[2];
     hs_db_result res;
-    int n;
+    int n, tries;
 
     args[0] = s->ctx[C_TENANT_ID];
-    for (n = 1; n <= MAX_LABEL_TRIES; n++) {
+    for (n = 1, tries = 0; tries < MAX_LABEL_TRIES; tries++) {
         args[1] = site_url_for(s, n);
         if (hs_db_select(s->db, HS_Q_SITE_TAKEN, &res, 2, args)) {
             return NULL;
@@ -271,6 +291,7 @@ static const char *first_free_site_url(signup *s)
         if (res.nrows == 0) {
             return args[1];
         }
+        n = n == 1 ? label_hint(s) : n + 1;
     }
     return NULL;
 }
@@ -335,7 +356,7 @@ static int insert_customer(signup *s)
     char id[37];
     const char *args[6], *by_email[2];
     hs_db_result res;
-    int n;
+    int n, tries;
 
     if (hs_uuid4(id)) {
         return -1;
@@ -346,7 +367,7 @@ static int insert_customer(signup *s)
     args[2] = s->req.company_name;
     args[3] = s->req.email;
     args[4] = s->req.plan;
-    for (n = 1; n <= MAX_LABEL_TRIES; n++) {
+    for (n = 1, tries = 0; tries < MAX_LABEL_TRIES; tries++) {
         s->site_url = site_url_for(s, n);
         args[5] = s->site_url;
         if (hs_db_select(s->db, HS_Q_INSERT_CUSTOMER, &res, 6, args)) {
@@ -364,6 +385,8 @@ static int insert_customer(signup *s)
         if (res.nrows > 0) {
             return 1;
         }
+        /* the label: jump past the highest in use, then step (races) */
+        n = n == 1 ? label_hint(s) : n + 1;
     }
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                   HSLOGNO(00302) "no free site label for a company name "
