@@ -270,6 +270,19 @@ json_object *hs_json_parse_object(const char *buf, size_t len, hs_errors *e)
         end = json_tokener_get_parse_end(tok);
     }
     json_tokener_free(tok);
+    if (!done && (jerr == json_tokener_error_parse_null ||
+                  jerr == json_tokener_error_parse_boolean || end == len)) {
+        /* a broken literal ("tru", "nul"): Python reports where it starts
+         * (not inside an unterminated string: "abc) */
+        size_t start = end;
+        while (start > 0 && ((s[start - 1] >= 'a' && s[start - 1] <= 'z') ||
+                             (s[start - 1] >= 'A' && s[start - 1] <= 'Z'))) {
+            start--;
+        }
+        if (start == 0 || s[start - 1] != '"') {
+            end = start;
+        }
+    }
 
     if (!done) {
         json_object_put(obj);

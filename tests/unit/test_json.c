@@ -70,7 +70,13 @@ static const parse_case parse_cases[] = {
     {"{\"a\":1}{}", 0, INVALID_AT(7)},
     {"{\"a\":1.}", 0, INVALID_AT(6)},
     {"{\"a\":[1,]}", 0, INVALID_AT(8)},
-    {"nul", 0, INVALID_AT(3)},
+    /* a broken literal: where it starts, as Python's "Expecting value" */
+    {"nul", 0, INVALID_AT(0)},
+    {"{\"a\": tru}", 0, INVALID_AT(6)},
+    {"[1, 2, fals]", 0, INVALID_AT(7)},
+    {"{\"a\":nul", 0, INVALID_AT(5)},
+    {"{\"a\":nullx}", 0, INVALID_AT(9)},
+    {"{\"a\":\"abc", 0, INVALID_AT(9)},
     {"   ", 0, INVALID_AT(3)},
     /* not an object */
     {"[1,2]", 0, NOT_OBJECT},
