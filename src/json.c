@@ -159,11 +159,35 @@ static int is_json_space(unsigned char c)
  * Finds the first byte that Python's json decoder refuses but json-c
  * would let through (or treat as the end of the input): a malformed UTF-8
  * sequence, a NUL byte anywhere, a raw control character inside a string,
- * a '.' that is not followed by a digit ("1." is valid for json-c only).
+ * a '.' that is not followed by a digit ("1." is valid for json-c only),
+ * a \u escape of a lone UTF-16 surrogate (json-c would store U+FFFD in its
+ * place: the text would change silently).
  * Returns len when there is none. The parse is then run on the bytes
  * before it, so an earlier syntax error still gets reported at its own
  * offset.
  */
+/* The value of four hex digits at s (n bytes available), or -1. */
+static long hex4(const unsigned char *s, size_t n)
+{
+    long v = 0;
+    size_t i;
+    if (n < 4) {
+        return -1;
+    }
+    for (i = 0; i < 4; i++) {
+        unsigned char c = s[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0) {
+            return -1;
+        }
+        v = v * 16 + d;
+    }
+    return v;
+}
+
 static size_t first_refused_byte(const unsigned char *s, size_t len)
 {
     size_t i = 0;
@@ -187,6 +211,23 @@ static size_t first_refused_byte(const unsigned char *s, size_t len)
         if (in_string) {
             if (c < 0x20) {
                 return i;
+            }
+            if (c == '\\' && i + 1 < len && s[i + 1] == 'u') {
+                long u = hex4(s + i + 2, len - i - 2);
+                if (u >= 0xD800 && u <= 0xDBFF) {
+                    /* a high surrogate must be followed by a low one */
+                    long lo = i + 7 < len && s[i + 6] == '\\' && s[i + 7] == 'u'
+                                  ? hex4(s + i + 8, len - i - 8)
+                                  : -1;
+                    if (lo < 0xDC00 || lo > 0xDFFF) {
+                        return i;
+                    }
+                    i += 12;
+                    continue;
+                }
+                if (u >= 0xDC00 && u <= 0xDFFF) {
+                    return i; /* a lone low surrogate */
+                }
             }
             if (c == '\\' && i + 1 < len && s[i + 1] >= 0x20 &&
                 s[i + 1] < 0x7F) {

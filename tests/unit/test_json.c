@@ -97,6 +97,13 @@ static const parse_case parse_cases[] = {
     {"\0", 1, INVALID_AT(0)},
     {"{\"a\":\"x\ty\"}", 0, INVALID_AT(7)},
     {"{\"a\":\"x\\ty\"}", 0, "OBJECT"},
+    /* escaped surrogates: a pair is one character, a lone one is refused */
+    {"{\"a\":\"\\ud83d\\ude00\"}", 0, "OBJECT"},
+    {"{\"a\":\"\\uD83D\\uDE00\"}", 0, "OBJECT"},
+    {"{\"a\":\"x\\ud800\"}", 0, INVALID_AT(7)},
+    {"{\"a\":\"\\ud800\\u0041\"}", 0, INVALID_AT(6)},
+    {"{\"a\":\"\\udc00\"}", 0, INVALID_AT(6)},
+    {"{\"a\":\"\\\\ud800\"}", 0, "OBJECT"},
     /* escaped NUL is a valid JSON string */
     {"{\"a\":\"x\\u0000y\"}", 0, "OBJECT"},
     /* invalid UTF-8: cut, overlong, surrogate, past U+10FFFF, stray */
