@@ -156,7 +156,8 @@ void hs_queue_release(hs_queue_claim *c);
 /*
  * Crash recovery: every file in cur/ whose mtime is at least lease seconds
  * before now and that no live process holds locked goes back to new/ under
- * the same name. *moved (may be NULL) receives the count.
+ * the same name. *moved (may be NULL) receives the count. Files left in
+ * tmp/ for over 36 hours (maildir(5)) are removed.
  * 0 on success, -1 with q->err set.
  */
 int hs_queue_recover(hs_queue *q, long long lease, long long now,

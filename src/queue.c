@@ -658,6 +658,42 @@ static void recover_one(hs_queue *q, const char *name, long long lease,
     close(fd);
 }
 
+/* maildir(5): a file left in tmp/ for 36 hours is debris - a writer that
+ * died between create and rename, or a rename into new/ that failed after
+ * its signup committed (the customer can ask for a new code). */
+#define TMP_DEBRIS_AGE (36LL * 3600)
+
+static void clean_tmp(hs_queue *q, long long now)
+{
+    char path[4200];
+    DIR *d;
+    struct dirent *de;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/tmp", q->spool);
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || !(d = fdopendir(fd))) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return; /* no tmp/ (or not ours to read): nothing to clean */
+    }
+    while ((de = readdir(d)) != NULL) {
+        struct stat st;
+        if (de->d_name[0] == '.' ||
+            fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode) ||
+            (long long)st.st_mtime > now - TMP_DEBRIS_AGE) {
+            continue;
+        }
+        if (unlinkat(fd, de->d_name, 0) == 0) {
+            qlog(q, HS_LOG_WARN, "removed tmp/%s: left there over 36 hours",
+                 de->d_name);
+        }
+    }
+    closedir(d);
+}
+
 int hs_queue_recover(hs_queue *q, long long lease, long long now,
                      unsigned *moved)
 {
@@ -681,6 +717,7 @@ int hs_queue_recover(hs_queue *q, long long lease, long long now,
         recover_one(q, de->d_name, lease, now, &m);
     }
     closedir(d);
+    clean_tmp(q, now);
     if (moved) {
         *moved = m;
     }

@@ -293,6 +293,25 @@ START_TEST(recovery)
 }
 END_TEST
 
+START_TEST(tmp_debris)
+{
+    hs_queue q;
+    char p[512];
+
+    ck_assert_int_eq(hs_queue_open(&q, spool, NULL, NULL, NULL), 0);
+    snprintf(p, sizeof(p), "%s/tmp", spool);
+    ck_assert_int_eq(mkdir(p, 0770), 0);
+    put("tmp", "1.M1P1R1.h", "abandoned");
+    put("tmp", "2.M1P1R1.h", "being written");
+    age("tmp", "1.M1P1R1.h", 37 * 3600);
+    age("tmp", "2.M1P1R1.h", 35 * 3600);
+    ck_assert_int_eq(hs_queue_recover(&q, 300, time(NULL), NULL), 0);
+    ck_assert(!exists("tmp", "1.M1P1R1.h"));
+    ck_assert(exists("tmp", "2.M1P1R1.h"));
+    hs_queue_close(&q);
+}
+END_TEST
+
 START_TEST(dead_elsewhere)
 {
     hs_queue q;
@@ -432,6 +451,7 @@ int main(void)
     tcase_add_test(td, claim_cycle);
     tcase_add_test(td, recovery);
     tcase_add_test(td, dead_elsewhere);
+    tcase_add_test(td, tmp_debris);
     suite_add_tcase(s, td);
     tcase_add_checked_fixture(tm, setup, teardown);
     tcase_add_test(tm, headers);
