@@ -51,6 +51,9 @@ typedef struct hs_db hs_db;
  */
 hs_db *hs_db_acquire(request_rec *r);
 
+/* A boolean column as PostgreSQL prints it ("t"/"true"); NULL is false. */
+int hs_db_true(const char *v);
+
 /* A result: rows of ncols text values (NULL for SQL NULL). */
 typedef struct {
     int nrows;

@@ -217,6 +217,11 @@ void hs_db_register(server_rec *s)
     }
 }
 
+int hs_db_true(const char *v)
+{
+    return v && (!strcmp(v, "t") || !strcmp(v, "true"));
+}
+
 static PGconn *pgconn(const hs_db *db)
 {
     return apr_dbd_native_handle(db->dbd->driver, db->dbd->handle);

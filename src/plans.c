@@ -23,11 +23,6 @@ APLOG_USE_MODULE(hydra_signup);
 
 #define PLANS_CACHE_CONTROL "public, max-age=60"
 
-static int is_true(const char *v)
-{
-    return v && (!strcmp(v, "true") || !strcmp(v, "t"));
-}
-
 int hs_plans_handle(request_rec *r, const hs_dir_cfg *cfg, const char *slug)
 {
     hs_db_result res;
@@ -47,7 +42,7 @@ int hs_plans_handle(request_rec *r, const hs_dir_cfg *cfg, const char *slug)
         return hs_send_retry(r, HTTP_SERVICE_UNAVAILABLE,
                              "Service temporarily unavailable", 5);
     }
-    if (res.nrows == 0 || !is_true(res.rows[0][0])) {
+    if (res.nrows == 0 || !hs_db_true(res.rows[0][0])) {
         return hs_send_detail(r, HTTP_NOT_FOUND, "Tenant not found");
     }
 

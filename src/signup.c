@@ -79,11 +79,6 @@ typedef struct {
     const char *site_url;
 } signup;
 
-static int is_true(const char *v)
-{
-    return v && (!strcmp(v, "true") || !strcmp(v, "t"));
-}
-
 static long num(const char *v, long dflt)
 {
     return v ? (long)apr_atoi64(v) : dflt;
@@ -498,11 +493,11 @@ int hs_signup_handle(request_rec *r, const hs_dir_cfg *cfg)
     if (hs_db_select(s.db, HS_Q_TENANT, &res, 6, args)) {
         return unavailable(&s);
     }
-    if (res.nrows == 0 || !is_true(res.rows[0][C_ENABLED])) {
+    if (res.nrows == 0 || !hs_db_true(res.rows[0][C_ENABLED])) {
         return fail(&s, HTTP_NOT_FOUND, "Tenant not found", 0);
     }
     s.ctx = res.rows[0];
-    if (!is_true(s.ctx[C_PLAN_OK])) {
+    if (!hs_db_true(s.ctx[C_PLAN_OK])) {
         hs_errors_add(errs, "plan", "value_error",
                       apr_psprintf(r->pool,
                                    "Value error, plan '%s' is not offered "

@@ -40,11 +40,6 @@ APLOG_USE_MODULE(hydra_signup);
 /* columns of HS_Q_VERIFY_ATTEMPT */
 enum { V_CUSTOMER, V_TENANT, V_MAC, V_ATTEMPTS, V_EXPIRED, V_VOID };
 
-static int is_true(const char *v)
-{
-    return v && (!strcmp(v, "true") || !strcmp(v, "t"));
-}
-
 /* HMAC of the given code for customer, raw (HS_HMAC_LEN bytes). */
 static int code_mac(request_rec *r, const hs_dir_cfg *cfg, const char *customer,
                     const char *code, unsigned char out[HS_HMAC_LEN])
@@ -81,8 +76,9 @@ static int unhex(const char *hex, unsigned char *out, size_t n)
 
 /* One signed token of type for customer/tenant. */
 static const char *token(request_rec *r, const hs_dir_cfg *cfg,
-                         const char *type, const char *customer,
-                         const char *tenant, const char *jti, long ttl)
+                         const hs_jwt_key *key, const char *type,
+                         const char *customer, const char *tenant,
+                         const char *jti, long ttl)
 {
     json_object *c = json_object_new_object();
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
@@ -100,7 +96,7 @@ static const char *token(request_rec *r, const hs_dir_cfg *cfg,
     json_object_object_add(c, "jti", json_object_new_string(jti));
     claims = hs_json_to_string(r->pool, c);
     json_object_put(c);
-    jwt = hs_jwt_sign(r->pool, hs_cfg_jwt_key(cfg), claims, &err);
+    jwt = hs_jwt_sign(r->pool, key, claims, &err);
     if (!jwt) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       HSLOGNO(00701) "signing the %s token failed: %s", type,
@@ -148,6 +144,7 @@ int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
     hs_db *db;
     hs_db_result res;
     const char *args[3], **row, *access, *refresh, *hash;
+    const hs_jwt_key *key;
     unsigned char given[HS_HMAC_LEN], stored[HS_HMAC_LEN];
     char jti_a[37], jti_r[37];
     int match, attempts;
@@ -166,7 +163,7 @@ int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
     if (!hs_cfg_serves(cfg, req.tenant_slug)) {
         return hs_send_detail(r, HTTP_NOT_FOUND, "Tenant not found");
     }
-    if (!hs_cfg_jwt_key(cfg)) {
+    if (!(key = hs_cfg_jwt_key(cfg))) {
         /* refuse before any attempt is counted or code compared */
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       HSLOGNO(00702) "no JWT key was loaded for the "
@@ -202,10 +199,10 @@ int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
                       row[V_CUSTOMER]);
         return finish(r, db, 0, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
     }
-    if (is_true(row[V_VOID]) || attempts > hs_cfg_max_attempts(cfg)) {
+    if (hs_db_true(row[V_VOID]) || attempts > hs_cfg_max_attempts(cfg)) {
         /* locked out: no comparison; the code stays void until a new
          * signup request mails a new one */
-        if (!is_true(row[V_VOID])) {
+        if (!hs_db_true(row[V_VOID])) {
             ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
                           HSLOGNO(00402) "customer %s: %d failed verify "
                                          "attempts, code voided",
@@ -219,7 +216,7 @@ int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
                       hs_cfg_resend_interval(cfg));
     }
     match = hs_ct_equal(given, stored, sizeof(given));
-    if (!match || is_true(row[V_EXPIRED])) {
+    if (!match || hs_db_true(row[V_EXPIRED])) {
         /* the attempt stays counted */
         return finish(r, db, 1, HTTP_BAD_REQUEST, MSG_INVALID, 0);
     }
@@ -229,10 +226,10 @@ int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
     if (hs_uuid4(jti_a) || hs_uuid4(jti_r)) {
         return finish(r, db, 0, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
     }
-    access = token(r, cfg, "access", row[V_CUSTOMER], row[V_TENANT], jti_a,
+    access = token(r, cfg, key, "access", row[V_CUSTOMER], row[V_TENANT], jti_a,
                    hs_cfg_access_ttl(cfg));
-    refresh = token(r, cfg, "refresh", row[V_CUSTOMER], row[V_TENANT], jti_r,
-                    hs_cfg_refresh_ttl(cfg));
+    refresh = token(r, cfg, key, "refresh", row[V_CUSTOMER], row[V_TENANT],
+                    jti_r, hs_cfg_refresh_ttl(cfg));
     hash = hs_sha256_hex(r->pool, jti_r, strlen(jti_r));
     if (!access || !refresh || !hash) {
         return finish(r, db, 0, HTTP_INTERNAL_SERVER_ERROR,

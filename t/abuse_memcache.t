@@ -8,12 +8,11 @@ use warnings FATAL => 'all';
 use Apache::Test qw(plan ok have_lwp);
 use Apache::TestUtil qw(t_cmp);
 use File::Temp qw(tempdir);
-use IO::Socket::INET ();
 use LWP::UserAgent ();
 use POSIX ();
 use Time::HiRes qw(time sleep);
 use lib 't/lib';
-use HydraTest qw(reset_db add_tenant json);
+use HydraTest qw(reset_db add_tenant json free_port wait_port);
 
 my $memcached = '/usr/bin/memcached';
 plan tests => 6, sub { have_lwp() && -x $memcached };
@@ -24,22 +23,6 @@ my $httpd = Apache::Test::config()->{vars}{httpd};
 my $dir = tempdir(CLEANUP => 1);
 my (@pids, @confs);
 
-sub free_port {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-                                  LocalPort => 0, ReuseAddr => 1) or die $!;
-    my $p = $s->sockport;
-    close $s;
-    return $p;
-}
-sub wait_port {
-    my ($port, $secs) = @_;
-    my $until = time + $secs;
-    while (time < $until) {
-        return 1 if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
-        sleep 0.1;
-    }
-    return 0;
-}
 
 reset_db();
 add_tenant(slug => 'acme', nodes => [[100, 0]]);

@@ -13,7 +13,8 @@ use LWP::UserAgent ();
 use POSIX ();
 use Time::HiRes qw(sleep time);
 use lib 't/lib';
-use HydraTest qw(dbh reset_db add_tenant json_bytes spool_files wait_port);
+use HydraTest qw(dbh reset_db add_tenant json_bytes spool_files wait_port
+                 free_port);
 
 plan tests => 34, have_lwp;
 
@@ -138,13 +139,6 @@ sub capacity_run {
 capacity_run('rush', $port1);
 
 # ---- a second httpd instance, same module, database, keys and spool -----
-sub free_port {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-                                  LocalPort => 0, ReuseAddr => 1) or die $!;
-    my $p = $s->sockport;
-    close $s;
-    return $p;
-}
 my $cfg = Apache::Test::config();
 my $httpd = $cfg->{vars}{httpd};
 my $mods = $ENV{HYDRA_HTTPD_MODULES};

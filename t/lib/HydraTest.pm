@@ -9,7 +9,7 @@ use JSON::PP ();
 use Exporter 'import';
 use Apache::TestRequest ();
 
-our @EXPORT_OK = qw(httpd_t dbh reset_db add_tenant post_json get_json json
+our @EXPORT_OK = qw(httpd_t free_port dbh reset_db add_tenant post_json get_json json
                     spool_files);
 
 my $json = JSON::PP->new->canonical->allow_nonref;
@@ -546,6 +546,16 @@ sub _pg {
 }
 sub pg_stop  { undef $dbh; _pg('hs_pg_stop') }
 sub pg_start { _pg('hs_pg_start', $ENV{HYDRA_PG_PORT}) }
+
+# A TCP port on 127.0.0.1 that nothing listens on right now.
+sub free_port {
+    require IO::Socket::INET;
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+                                  LocalPort => 0, ReuseAddr => 1) or die $!;
+    my $p = $s->sockport;
+    close $s;
+    return $p;
+}
 
 # Waits (bounded) until host:port accepts a connection; 1 when it does.
 sub wait_port {

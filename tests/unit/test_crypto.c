@@ -222,16 +222,6 @@ static Suite *crypto_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr;
-    int failures;
+#include "unit_main.h"
 
-    apr_initialize();
-    sr = srunner_create(crypto_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failures = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    apr_terminate();
-    return failures ? 1 : 0;
-}
+HS_UNIT_MAIN(crypto_suite)

@@ -1077,16 +1077,6 @@ static Suite *jwt_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr;
-    int failures;
+#include "unit_main.h"
 
-    apr_initialize();
-    sr = srunner_create(jwt_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failures = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    apr_terminate();
-    return failures ? 1 : 0;
-}
+HS_UNIT_MAIN(jwt_suite)

@@ -932,16 +932,6 @@ static Suite *mail_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr;
-    int failures;
+#include "unit_main.h"
 
-    apr_initialize();
-    sr = srunner_create(mail_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failures = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    apr_terminate();
-    return failures ? 1 : 0;
-}
+HS_UNIT_MAIN(mail_suite)

@@ -61,22 +61,18 @@ START_TEST(test_length_cap)
 }
 END_TEST
 
-int main(void)
+static Suite *sitelabel_suite(void)
 {
     Suite *s = suite_create("sitelabel");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
-    apr_initialize();
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, test_cases, 0, sizeof(cases) / sizeof(cases[0]));
     tcase_add_test(tc, test_length_cap);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    apr_terminate();
-    return failed ? 1 : 0;
+    return s;
 }
+
+#include "unit_main.h"
+
+HS_UNIT_MAIN(sitelabel_suite)
