@@ -104,7 +104,8 @@ if ($silent) {
     ok t_cmp($res->code, 201, "re-signup of $email: 201, a code is mailed");
 }
 else {
-    ok 1;    # nothing to re-mail
+    # no commit was answered 503 in this run: reported as a skip, not a pass
+    Apache::Test::skip('no committed signup was answered 503, nothing to re-mail', 0);
 }
 printf "# fault_pg_kill: %d requests in %.1f s (%s), killed after %d; "
     . "%d committed but answered 503; lost: %s\n",
