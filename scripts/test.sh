@@ -278,7 +278,7 @@ fi
 # ---- sanitizer reports fail the run --------------------------------------
 if [ "$SAN" = 1 ] && { compgen -G "$WORK/asan*" || compgen -G "$WORK/ubsan*"; } >/dev/null; then
     echo "sanitizer reports:" >&2
-    cat "$WORK"/asan* "$WORK"/ubsan* 2>/dev/null | head -80 >&2
+    head -q -n 40 "$WORK"/asan* "$WORK"/ubsan* >&2 2>/dev/null || true
     count_failure sanitizer "AddressSanitizer/UBSan reports"
 fi
 
