@@ -11,7 +11,7 @@ my $dir  = new_spool();
 my $sink = start_sink($dir, args => ['--fail-first', 1, '--fail-code', 451]);
 my $url  = "smtp://127.0.0.1:$sink->{port}";
 my @common = ('--spool', "$dir/spool", '--smtp', $url, '--starttls', 'off',
-    '--retry-base', 1, '--retry-max', 2);
+    '--retry-base', 1, '--retry-max', 2, @FROM);
 
 my $m = queue_msg($dir, to => 'retry@example.com');
 my ($rc, $log) = run_mailer(20, "$dir/once.log", @common, '--once');
@@ -49,12 +49,11 @@ my $port = free_port();
 my @m2 = map { queue_msg($dir2, to => "down$_\@example.com") } 1 .. 3;
 my $pid2 = start_mailer("$dir2/daemon.log", '--spool', "$dir2/spool",
     '--smtp', "smtp://127.0.0.1:$port", '--starttls', 'off',
-    '--retry-base', 1, '--retry-max', 2);
+    '--retry-base', 1, '--retry-max', 2, @FROM);
 ok(wait_for(sub { (grep {/,r=\d+,t=/} spool_files($dir2, 'new')) == 3 }, 10),
     'server down: all three rescheduled');
 like(slurp("$dir2/daemon.log"), qr/WARN temporary failure .*connect/i,
     'log says it could not connect');
-sleep 1;
 my $sink2 = start_sink($dir2, port => $port);
 ok(wait_for(sub { received_files($sink2->{maildir}) >= 3 }, 15),
     'all delivered after the server came back');
