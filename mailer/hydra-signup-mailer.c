@@ -678,10 +678,13 @@ static int metrics_init(sender *s, const char *path)
 /* ------------------------------------------------------------- delivery */
 
 typedef struct {
+    sender *s;
     hs_queue_claim *claim;
     long long last_renew_ms;
 } tick_ctx;
 
+/* About once a second during a transfer: renew the lease, keep the
+ * metrics file fresh even while a slow server holds us. */
 static void on_tick(void *arg)
 {
     tick_ctx *t = arg;
@@ -695,6 +698,7 @@ static void on_tick(void *arg)
         t->last_renew_ms = now;
         hs_queue_renew(t->claim);
     }
+    metrics_tick(t->s, 0);
 }
 
 static void dead_letter(sender *s, hs_queue_claim *c, const char *domain,
@@ -875,6 +879,7 @@ static int deliver_one(sender *s, const char *name)
         return 0;
     }
     log_domain(rcpt, domain, sizeof(domain));
+    tick.s = s;
     tick.claim = &c;
     tick.last_renew_ms = t0 = mono_ms();
     hs_smtp_send(s->smtp, opt.from_addr, rcpt, msg, len, on_tick, &tick, &res);

@@ -685,10 +685,15 @@ static int count_dir(hs_queue *q, int dirfd, const char *label, size_t *count,
         hs_queue_name nm;
         struct stat sb;
         long long queued;
-        if (hs_queue_name_parse(de->d_name, &nm) != 0 ||
-            fstatat(dirfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
-            !S_ISREG(sb.st_mode)) {
+        if (hs_queue_name_parse(de->d_name, &nm) != 0) {
             continue;
+        }
+        /* a stat only when the entry's type or queue time is unknown */
+        if (de->d_type != DT_REG || nm.queued < 0) {
+            if (fstatat(dirfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+                !S_ISREG(sb.st_mode)) {
+                continue;
+            }
         }
         (*count)++;
         queued = nm.queued >= 0 ? nm.queued : (long long)sb.st_mtime;

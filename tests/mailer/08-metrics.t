@@ -122,4 +122,24 @@ my ($rc2, $log2) = run_mailer(30, "$dir2/bad.log", '--spool', "$dir2/spool",
 is($rc2, 2, 'metrics file in a missing folder: exit 2');
 like($log2, qr/--metrics \S+: cannot write it/, '... with a clear message');
 stop_proc($sink->{pid});
+
+# a server that holds the sender in DATA does not freeze the file: it is
+# still rewritten while the transfer hangs, showing the message in cur/
+my $dir3 = new_spool();
+my $slow = start_sink($dir3, args => ['--hold-rcpt-pattern', '^slow',
+    '--hold-seconds', 60]);
+queue_msg($dir3, to => 'slow@example.com');
+mkdir "$dir3/metrics" or die;
+my $prom3 = "$dir3/metrics/mailer.prom";
+my $pid3 = start_mailer("$dir3/daemon.log", '--spool', "$dir3/spool",
+    '--smtp', "smtp://127.0.0.1:$slow->{port}", '--starttls', 'off',
+    '--metrics', $prom3, @FROM);
+ok(wait_for(sub { (slurp($slow->{events}) // '') =~ /^held slow\@/m }, 30),
+    'the sender is held in DATA');
+my $ino = (stat $prom3)[1] // 0;
+ok(wait_for(sub { my $i = (stat $prom3)[1]; defined $i && $i != $ino }, 20),
+    'the file was replaced while the transfer hangs');
+is(value($prom3, "${P}queue_messages"), 1, '... counting the message in cur/');
+stop_proc($pid3, 'KILL', 5);
+stop_proc($slow->{pid});
 done_testing();
