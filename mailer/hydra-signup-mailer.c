@@ -766,15 +766,15 @@ static int one_recipient(const char *msg, size_t len, char *rcpt, char *why,
                  hs_msg_header_count(msg, len, "Bcc");
     size_t n = 0;
 
+    if (nto == 0 || hs_msg_header(msg, len, "To", to, sizeof(to)) != 1) {
+        snprintf(why, whylen, "no usable To header");
+        return 0;
+    }
     if (nto > 1 || ncc > 0) {
         snprintf(why, whylen,
                  "more than one recipient: %zu To, %zu Cc/Bcc header(s); "
                  "exactly one To address allowed",
                  nto, ncc);
-        return 0;
-    }
-    if (nto == 0 || hs_msg_header(msg, len, "To", to, sizeof(to)) != 1) {
-        snprintf(why, whylen, "no usable To header");
         return 0;
     }
     if (hs_msg_addresses(to, addrs, HS_RCPT_MAX, &n) != 0) {
