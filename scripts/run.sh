@@ -12,6 +12,8 @@
 #                    smtps://...); default: a local sink on 127.0.0.1:2525
 #                    saving each message into $HYDRA_STATE_DIR/mail/
 #   HYDRA_SMTP_PORT  the local sink's port (default 2525)
+#   HYDRA_MAIL_FROM  the sender's envelope sender (MAIL FROM; default
+#                    noreply@sites.example.net)
 #   HYDRA_JWT_ALG    HS256 (default), RS256, ES256 or EdDSA
 #   HYDRA_RATE_SIGNUP, HYDRA_RATE_VERIFY
 #                    "REQUESTS SECONDS" per client (default: the module's)
@@ -89,9 +91,16 @@ if [ -z "$SMTP_URL" ]; then
     starttls=off
 fi
 stop_pid "$STATE/run/mailer.pid"
-hs_log "mail sender -> $SMTP_URL"
+# the envelope sender is the sender's own setting (never a message's From);
+# its metrics go where node_exporter's textfile collector can read them
+MAIL_FROM=${HYDRA_MAIL_FROM:-noreply@sites.example.net}
+mkdir -p "$STATE/metrics"
+chown "$RUN_USER:$RUN_USER" "$STATE/metrics"
+chmod 755 "$STATE/metrics"
+hs_log "mail sender -> $SMTP_URL (from $MAIL_FROM; metrics in $STATE/metrics/mailer.prom)"
 setsid runuser -u "$RUN_USER" -- "$SRC/hydra-signup-mailer" --spool "$STATE/spool" \
-    --smtp "$SMTP_URL" --starttls "$starttls" \
+    --smtp "$SMTP_URL" --starttls "$starttls" --from "$MAIL_FROM" \
+    --metrics "$STATE/metrics/mailer.prom" \
     >>"$STATE/logs/mailer.log" 2>&1 </dev/null &
 echo $! >"$STATE/run/mailer.pid"
 

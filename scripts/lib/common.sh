@@ -12,7 +12,9 @@ HS_PACKAGES=(
     libcurl4-openssl-dev libpq-dev postgresql libapache2-mod-perl2
     libwww-perl libjson-perl libcrypt-jwt-perl libdbd-pg-perl autoconf
     automake libtool pkg-config make gcc check openssl python3-aiosmtpd
-    libidn2-dev libunistring-dev curl memcached clang-14 libclang-rt-14-dev
+    libidn2-dev libunistring-dev curl memcached
+    clang-14 libclang-rt-14-dev
+    python3-prometheus-client
 )
 
 hs_log() { echo "==> $*" >&2; }
