@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hydra-signup-mailer - the companion sender of mod_hydra_signup: drains
  * the Maildir-style spool the module writes (SPOOL/new/) to an SMTP server
@@ -27,10 +28,12 @@
 
 #include <curl/curl.h>
 
+#include "config.h" /* PACKAGE_VERSION */
+
 #include "hs_queue.h"
 #include "hs_smtp.h"
 
-#define MAILER_VERSION "0.1.0"
+#define MAILER_VERSION PACKAGE_VERSION /* configure.ac's AC_INIT */
 
 /* exit codes (documented in --help and the man page) */
 #define EXIT_DEAD 1      /* --once: a message went to the dead letters */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * queue.c - the sender's side of the spool (see hs_queue.h).
  *
@@ -31,6 +32,8 @@
 #include <unistd.h>
 
 #include "hs_queue.h"
+#include "hs_spool_layout.h"
+#include "hs_util.h"
 
 static void qlog(hs_queue *q, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -224,16 +227,16 @@ int hs_queue_open(hs_queue *q, const char *spool, const char *dead,
     if (dead) {
         snprintf(q->dead, sizeof(q->dead), "%s", dead);
     }
-    else if (snprintf(q->dead, sizeof(q->dead), "%s/dead", spool) >=
+    else if (snprintf(q->dead, sizeof(q->dead), "%s/" HS_SPOOL_DEAD, spool) >=
              (int)sizeof(q->dead)) {
         return qerr(q, "path too long");
     }
 
-    snprintf(path, sizeof(path), "%s/new", spool);
+    snprintf(path, sizeof(path), "%s/" HS_SPOOL_NEW, spool);
     if ((q->new_fd = open_subdir(q, path)) < 0) {
         goto fail;
     }
-    snprintf(path, sizeof(path), "%s/cur", spool);
+    snprintf(path, sizeof(path), "%s/" HS_SPOOL_CUR, spool);
     if ((q->cur_fd = open_subdir(q, path)) < 0) {
         goto fail;
     }
@@ -309,7 +312,8 @@ int hs_queue_list_due(hs_queue *q, long long now, long long queued_before,
         if (fd >= 0) {
             close(fd);
         }
-        return qerr(q, "cannot read %s/new: %s", q->spool, strerror(errno));
+        return qerr(q, "cannot read %s/" HS_SPOOL_NEW ": %s", q->spool,
+                    strerror(errno));
     }
     while ((de = readdir(d)) != NULL) {
         hs_queue_name nm;
@@ -513,22 +517,6 @@ int hs_queue_retry(hs_queue *q, hs_queue_claim *c, long long next)
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Writes dead/<name> from data via a dot-file, fsync'd. */
 static int write_dead_file(hs_queue *q, const char *name, const char *data,
                            size_t len)
@@ -543,7 +531,7 @@ static int write_dead_file(hs_queue *q, const char *name, const char *data,
     if (fd < 0) {
         return qerr(q, "create %s/%s: %s", q->dead, tmp, strerror(errno));
     }
-    if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+    if (hs_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
         e = errno;
         close(fd);
         unlinkat(q->dead_fd, tmp, 0);
@@ -670,7 +658,7 @@ static void clean_tmp(hs_queue *q, long long now)
     struct dirent *de;
     int fd;
 
-    snprintf(path, sizeof(path), "%s/tmp", q->spool);
+    snprintf(path, sizeof(path), "%s/" HS_SPOOL_TMP, q->spool);
     fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0 || !(d = fdopendir(fd))) {
         if (fd >= 0) {
@@ -707,7 +695,8 @@ int hs_queue_recover(hs_queue *q, long long lease, long long now,
         if (fd >= 0) {
             close(fd);
         }
-        return qerr(q, "cannot read %s/cur: %s", q->spool, strerror(errno));
+        return qerr(q, "cannot read %s/" HS_SPOOL_CUR ": %s", q->spool,
+                    strerror(errno));
     }
     while ((de = readdir(d)) != NULL) {
         hs_queue_name nm;

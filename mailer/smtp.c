@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * smtp.c - one message over SMTP through libcurl (see hs_smtp.h).
  *
@@ -24,6 +25,7 @@
 
 #include <curl/curl.h>
 
+#include "hs_addrspec.h"
 #include "hs_smtp.h"
 
 struct hs_smtp {
@@ -403,20 +405,47 @@ int hs_msg_header(const char *msg, size_t len, const char *name, char *out,
 
 static int addr_ok(const char *a)
 {
-    const char *at = strrchr(a, '@');
-    size_t n = strlen(a);
-    const char *p;
+    return hs_addrspec_check(a, strlen(a)) == HS_ADDRSPEC_OK;
+}
 
-    if (n == 0 || n > HS_ADDR_MAX || !at || at == a || at[1] == '\0') {
-        return 0;
-    }
-    for (p = a; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c <= 0x20 || c == 0x7f || strchr("<>()[],;:\\\"", c)) {
-            return 0;
+/* Where a scan of an address list stands: inside a quoted string, or
+ * inside (nested) comments. */
+typedef struct {
+    int inq;
+    int depth;
+} addr_scan;
+
+/* Steps over s[*i] when it is inside a quoted string or a comment (and
+ * over the character a backslash escapes there), or when it opens one:
+ * 1. 0 when s[*i] is outside both, for the caller to look at. */
+static int quoted_or_comment(addr_scan *st, const char *s, size_t n, size_t *i)
+{
+    char c = s[*i];
+
+    if (st->inq || st->depth > 0) {
+        if (c == '\\' && *i + 1 < n) {
+            (*i)++;
         }
+        else if (st->inq && c == '"') {
+            st->inq = 0;
+        }
+        else if (!st->inq && c == '(') {
+            st->depth++;
+        }
+        else if (!st->inq && c == ')') {
+            st->depth--;
+        }
+        return 1;
     }
-    return 1;
+    if (c == '"') {
+        st->inq = 1;
+        return 1;
+    }
+    if (c == '(') {
+        st->depth = 1;
+        return 1;
+    }
+    return 0;
 }
 
 /* One element of the list, without the separating commas: "" (skipped),
@@ -425,39 +454,15 @@ static int one_address(const char *s, size_t n, char *out)
 {
     char bare[HS_ADDR_MAX + 1];
     size_t o = 0, i;
-    int inq = 0, depth = 0;
+    addr_scan st = {0, 0};
     const char *lt = NULL, *gt = NULL;
 
     for (i = 0; i < n; i++) {
         char c = s[i];
-        if (inq) {
-            if (c == '\\' && i + 1 < n) {
-                i++;
-            }
-            else if (c == '"') {
-                inq = 0;
-            }
+        if (quoted_or_comment(&st, s, n, &i)) {
             continue;
         }
-        if (depth > 0) {
-            if (c == '\\' && i + 1 < n) {
-                i++;
-            }
-            else if (c == '(') {
-                depth++;
-            }
-            else if (c == ')') {
-                depth--;
-            }
-            continue;
-        }
-        if (c == '"') {
-            inq = 1;
-        }
-        else if (c == '(') {
-            depth = 1;
-        }
-        else if (c == '<' && !lt) {
+        if (c == '<' && !lt) {
             lt = s + i;
         }
         else if (c == '>' && lt && !gt) {
@@ -473,7 +478,7 @@ static int one_address(const char *s, size_t n, char *out)
             bare[o++] = c;
         }
     }
-    if (inq || depth > 0 || (lt && !gt)) {
+    if (st.inq || st.depth > 0 || (lt && !gt)) {
         return -1;
     }
     if (lt) {
@@ -518,33 +523,16 @@ int hs_msg_addresses(const char *value, char (*addrs)[HS_ADDR_MAX + 1],
                      size_t max, size_t *n)
 {
     size_t i, start = 0, len = strlen(value);
-    int inq = 0, depth = 0, angle = 0;
+    addr_scan st = {0, 0};
+    int angle = 0;
 
     *n = 0;
     for (i = 0; i < len; i++) {
         char c = value[i];
-        if (inq || depth > 0) {
-            if (c == '\\' && i + 1 < len) {
-                i++;
-            }
-            else if (inq && c == '"') {
-                inq = 0;
-            }
-            else if (!inq && c == '(') {
-                depth++;
-            }
-            else if (!inq && c == ')') {
-                depth--;
-            }
+        if (quoted_or_comment(&st, value, len, &i)) {
             continue;
         }
-        if (c == '"') {
-            inq = 1;
-        }
-        else if (c == '(') {
-            depth = 1;
-        }
-        else if (c == '<') {
+        if (c == '<') {
             angle = 1;
         }
         else if (c == '>') {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * crypto.c - the small secrets: verification codes, HMAC-SHA256, SHA-256,
  * UUIDv4 and constant-time comparison (see hs_crypto.h).
@@ -16,25 +17,13 @@
 #include <openssl/rand.h>
 
 #include "hs_crypto.h"
+#include "hs_util.h"
 
 /* 10^HS_CODE_LEN */
 #define HS_CODE_RANGE 1000000u
 /* A failing CSPRNG or a broken sampler must not loop for ever: the chance
  * that 64 draws in a row are rejected is (967296 / 2^32)^64, i.e. never. */
 #define HS_CODE_MAX_DRAWS 64
-
-static const char hex_digits[] = "0123456789abcdef";
-
-static void hex_encode(char *out, const unsigned char *in, size_t len)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        out[2 * i] = hex_digits[in[i] >> 4];
-        out[2 * i + 1] = hex_digits[in[i] & 0x0f];
-    }
-    out[2 * len] = '\0';
-}
 
 int hs_code_generate(char out[HS_CODE_LEN + 1])
 {
@@ -124,7 +113,7 @@ const char *hs_hmac_sha256_hex(apr_pool_t *p, const unsigned char *key,
         return NULL;
     }
     out = apr_palloc(p, 2 * HS_HMAC_LEN + 1);
-    hex_encode(out, mac, HS_HMAC_LEN);
+    hs_hex_encode(out, mac, HS_HMAC_LEN);
     OPENSSL_cleanse(mac, sizeof mac);
     return out;
 }
@@ -142,7 +131,7 @@ const char *hs_sha256_hex(apr_pool_t *p, const void *msg, size_t msglen)
         return NULL;
     }
     out = apr_palloc(p, 2 * mdlen + 1);
-    hex_encode(out, md, mdlen);
+    hs_hex_encode(out, md, mdlen);
     return out;
 }
 
@@ -162,8 +151,8 @@ int hs_uuid4(char out[37])
         if (i == 4 || i == 6 || i == 8 || i == 10) {
             out[o++] = '-';
         }
-        out[o++] = hex_digits[b[i] >> 4];
-        out[o++] = hex_digits[b[i] & 0x0f];
+        out[o++] = hs_hex_digit(b[i] >> 4, 0);
+        out[o++] = hs_hex_digit(b[i], 0);
     }
     out[o] = '\0';
     return 0;

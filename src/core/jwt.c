@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * jwt.c - portal tokens: JWS compact serialisation (RFC 7515/7519) signed
  * with OpenSSL 3, keys loaded once at configuration time, the public JWK
@@ -12,9 +13,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <apr_encode.h>
 #include <apr_file_info.h>
 #include <apr_file_io.h>
 #include <apr_strings.h>
+
+#include <json-c/json.h>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -81,97 +85,30 @@ const char *hs_jwt_alg_name(hs_jwt_alg alg)
 
 /* ---- encoding helpers -------------------------------------------------- */
 
-static const char b64url_chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 const char *hs_b64url(apr_pool_t *p, const unsigned char *data, size_t len)
 {
-    size_t i = 0, o = 0;
-    char *out;
-    uint32_t v;
-
-    if (len > (SIZE_MAX - 8) / 4 * 3) {
-        return NULL;
+    /* URL alphabet, no padding (RFC 7515 section 2); APR 1.7 (which
+     * answers NULL for no data) */
+    if (len == 0) {
+        return "";
     }
-    out = apr_palloc(p, len / 3 * 4 + 4);
-    for (; len - i >= 3; i += 3) {
-        v = (uint32_t)data[i] << 16 | (uint32_t)data[i + 1] << 8 | data[i + 2];
-        out[o++] = b64url_chars[v >> 18];
-        out[o++] = b64url_chars[(v >> 12) & 0x3f];
-        out[o++] = b64url_chars[(v >> 6) & 0x3f];
-        out[o++] = b64url_chars[v & 0x3f];
-    }
-    if (len - i == 1) {
-        v = (uint32_t)data[i] << 16;
-        out[o++] = b64url_chars[v >> 18];
-        out[o++] = b64url_chars[(v >> 12) & 0x3f];
-    }
-    else if (len - i == 2) {
-        v = (uint32_t)data[i] << 16 | (uint32_t)data[i + 1] << 8;
-        out[o++] = b64url_chars[v >> 18];
-        out[o++] = b64url_chars[(v >> 12) & 0x3f];
-        out[o++] = b64url_chars[(v >> 6) & 0x3f];
-    }
-    out[o] = '\0';
-    return out;
+    return apr_pencode_base64_binary(p, data, (apr_ssize_t)len,
+                                     APR_ENCODE_BASE64URL, NULL);
 }
 
-/* s as a JSON string literal (quotes included) in p. */
+/* s as a JSON string literal (quotes included) in p, quoted by json-c;
+ * NULL when out of memory. */
 static const char *json_quote(apr_pool_t *p, const char *s)
 {
-    size_t len = strlen(s), i, o = 0;
-    char *out;
+    json_object *o = json_object_new_string(s);
+    const char *out = NULL;
 
-    if (len > (SIZE_MAX - 3) / 6) {
-        return NULL;
+    if (o != NULL) {
+        out = apr_pstrdup(
+            p, json_object_to_json_string_ext(
+                   o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
     }
-    out = apr_palloc(p, len * 6 + 3);
-    out[o++] = '"';
-    for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        switch (c) {
-            case '"':
-            case '\\':
-                out[o++] = '\\';
-                out[o++] = (char)c;
-                break;
-            case '\b':
-                out[o++] = '\\';
-                out[o++] = 'b';
-                break;
-            case '\f':
-                out[o++] = '\\';
-                out[o++] = 'f';
-                break;
-            case '\n':
-                out[o++] = '\\';
-                out[o++] = 'n';
-                break;
-            case '\r':
-                out[o++] = '\\';
-                out[o++] = 'r';
-                break;
-            case '\t':
-                out[o++] = '\\';
-                out[o++] = 't';
-                break;
-            default:
-                if (c < 0x20 || c == 0x7f) {
-                    out[o++] = '\\';
-                    out[o++] = 'u';
-                    out[o++] = '0';
-                    out[o++] = '0';
-                    out[o++] = "0123456789abcdef"[c >> 4];
-                    out[o++] = "0123456789abcdef"[c & 0x0f];
-                }
-                else {
-                    out[o++] = (char)c;
-                }
-        }
-    }
-    out[o++] = '"';
-    out[o] = '\0';
     return out;
 }
 
@@ -807,7 +744,11 @@ const char *hs_jwt_public_jwk(apr_pool_t *p, const hs_jwt_key *key)
         return NULL;
     }
     if (key->kid != NULL) {
-        kid = apr_pstrcat(p, ",\"kid\":", json_quote(p, key->kid), NULL);
+        const char *quoted = json_quote(p, key->kid);
+        if (quoted == NULL) {
+            return NULL;
+        }
+        kid = apr_pstrcat(p, ",\"kid\":", quoted, NULL);
     }
     switch (key->alg) {
         case HS_JWT_RS256:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mail.c - the verification email as one RFC 5322 message (see hs_mail.h).
  *
@@ -10,12 +11,16 @@
  * httpd-free: APR only.
  */
 #include "hs_mail.h"
+#include "hs_addrspec.h"
+#include "hs_util.h"
+#include "hs_utf8.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include <apr_encode.h>
 #include <apr_general.h>
 #include <apr_network_io.h>
 #include <apr_strings.h>
@@ -24,8 +29,7 @@
 #define HS_MAIL_QP_MAX 76         /* RFC 2045 6.7 (5) */
 #define HS_MAIL_EWORD_MAX 75      /* RFC 2047 2 */
 #define HS_MAIL_EWORD_OVERHEAD 12 /* "=?UTF-8?B?" + "?=" */
-#define HS_MAIL_ADDR_MAX 254
-#define HS_MAIL_NAME_MAX 40 /* longest placeholder name we scan for */
+#define HS_MAIL_NAME_MAX 40       /* longest placeholder name we scan for */
 
 /* --- a growable buffer in a pool ------------------------------------- */
 
@@ -70,54 +74,7 @@ static void buf_str(hs_buf *b, const char *s)
 
 /* --- UTF-8 ------------------------------------------------------------ */
 
-/* Length of the well-formed UTF-8 sequence at s (1 to 4), or 0 when it is
- * not one (overlong forms, surrogates and values above U+10FFFF included).
- * *cp receives the code point. */
-static size_t utf8_seq(const unsigned char *s, size_t n, unsigned long *cp)
-{
-    unsigned long c;
-    size_t len, i;
-
-    if (n == 0) {
-        return 0;
-    }
-    if (s[0] < 0x80) {
-        *cp = s[0];
-        return 1;
-    }
-    if (s[0] >= 0xC2 && s[0] <= 0xDF) {
-        len = 2;
-        c = s[0] & 0x1F;
-    }
-    else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-        len = 3;
-        c = s[0] & 0x0F;
-    }
-    else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-        len = 4;
-        c = s[0] & 0x07;
-    }
-    else {
-        return 0;
-    }
-    if (n < len) {
-        return 0;
-    }
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            return 0;
-        }
-        c = (c << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
-        (c >= 0xD800 && c <= 0xDFFF) || c > 0x10FFFF) {
-        return 0;
-    }
-    *cp = c;
-    return len;
-}
-
-static int is_control(unsigned long cp)
+static int is_control(uint32_t cp)
 {
     return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F);
 }
@@ -131,8 +88,8 @@ static char *clean_text(apr_pool_t *p, const char *s, size_t n)
 
     buf_init(&b, p, n + 1);
     while (i < n) {
-        unsigned long cp;
-        size_t l = utf8_seq((const unsigned char *)s + i, n - i, &cp);
+        uint32_t cp;
+        size_t l = hs_utf8_decode((const unsigned char *)s + i, n - i, &cp);
         if (l == 0) {
             buf_add(&b, "\xEF\xBF\xBD", 3);
             i++;
@@ -158,20 +115,6 @@ static int has_control_byte(const char *s)
         }
     }
     return 0;
-}
-
-static int is_utf8(const char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned long cp;
-        size_t l = utf8_seq((const unsigned char *)s + i, n - i, &cp);
-        if (l == 0) {
-            return 0;
-        }
-        i += l;
-    }
-    return 1;
 }
 
 static int is_ascii_printable(const char *s, size_t n)
@@ -374,7 +317,7 @@ const char *hs_mail_template_parse(apr_pool_t *p, const char *text, size_t len,
         i += n + (nl ? 1 : 0);
         lineno++;
         n = strip_cr(line, n);
-        if (!is_utf8(line, n)) {
+        if (hs_utf8_length(line, n) < 0) {
             return apr_psprintf(p, "line %d is not valid UTF-8", lineno);
         }
         for (j = 0; j < n; j++) {
@@ -442,65 +385,6 @@ const char *hs_mail_template_parse(apr_pool_t *p, const char *text, size_t len,
 
 /* --- addresses --------------------------------------------------------- */
 
-static int is_atext(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') ||
-           (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
-}
-
-/* A strict ASCII addr-spec: dot-atom local part, host name domain. */
-static int is_addr_spec(const char *a, size_t n)
-{
-    const char *at;
-    size_t i, local, label = 0;
-
-    if (n < 3 || n > HS_MAIL_ADDR_MAX) {
-        return 0;
-    }
-    at = memchr(a, '@', n);
-    if (at == NULL) {
-        return 0;
-    }
-    local = (size_t)(at - a);
-    if (local == 0 || local > 64 || a[0] == '.' || a[local - 1] == '.') {
-        return 0;
-    }
-    for (i = 0; i < local; i++) {
-        if (a[i] == '.') {
-            if (a[i + 1] == '.') {
-                return 0;
-            }
-        }
-        else if (!is_atext((unsigned char)a[i])) {
-            return 0;
-        }
-    }
-    if (local + 1 >= n) {
-        return 0;
-    }
-    for (i = local + 1; i <= n; i++) {
-        char c = i < n ? a[i] : '.';
-        if (c == '.') {
-            if (label == 0 || label > 63 || a[i - 1] == '-') {
-                return 0;
-            }
-            label = 0;
-        }
-        else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                 (c >= '0' && c <= '9') || c == '-') {
-            if (label == 0 && c == '-') {
-                return 0;
-            }
-            label++;
-        }
-        else {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 typedef struct {
     const char *name; /* the display name, unquoted; NULL when none */
     const char *addr;
@@ -520,7 +404,7 @@ static const char *parse_from(apr_pool_t *p, const char *from, hs_from *f)
         return "the From value contains a control character";
     }
     n = strlen(from);
-    if (!is_utf8(from, n)) {
+    if (hs_utf8_length(from, n) < 0) {
         return "the From value is not valid UTF-8";
     }
     while (*s == ' ') {
@@ -576,7 +460,7 @@ static const char *parse_from(apr_pool_t *p, const char *from, hs_from *f)
     else {
         f->addr = apr_pstrmemdup(p, s, n);
     }
-    if (!is_addr_spec(f->addr, strlen(f->addr))) {
+    if (!hs_addrspec_strict(f->addr, strlen(f->addr))) {
         return apr_psprintf(p,
                             "\"%s\" is not an address of the form "
                             "local@domain (or \"Name <local@domain>\")",
@@ -595,57 +479,33 @@ const char *hs_mail_check_from(apr_pool_t *p, const char *from)
  * could start another header, another address or a comment. */
 static const char *check_to(apr_pool_t *p, const char *to)
 {
-    const char *at;
-    size_t n;
-
-    if (to == NULL || *to == '\0') {
-        return "the To address is empty";
+    switch (hs_addrspec_check(to, to != NULL ? strlen(to) : 0)) {
+        case HS_ADDRSPEC_OK:
+            return NULL;
+        case HS_ADDRSPEC_EMPTY:
+            return "the To address is empty";
+        case HS_ADDRSPEC_CONTROL:
+            return "the To address contains a control character";
+        case HS_ADDRSPEC_LONG:
+        case HS_ADDRSPEC_NOT_UTF8:
+            return "the To address is too long or not valid UTF-8";
+        default:
+            return apr_psprintf(
+                p, "\"%s\" is not a single address local@domain", to);
     }
-    if (has_control_byte(to)) {
-        return "the To address contains a control character";
-    }
-    n = strlen(to);
-    if (n > HS_MAIL_ADDR_MAX || !is_utf8(to, n)) {
-        return "the To address is too long or not valid UTF-8";
-    }
-    at = strchr(to, '@');
-    if (strpbrk(to, " \t()<>[]:;,\"\\") != NULL || at == NULL || at == to ||
-        at[1] == '\0' || strchr(at + 1, '@') != NULL) {
-        return apr_psprintf(p, "\"%s\" is not a single address local@domain",
-                            to);
-    }
-    return NULL;
 }
 
 /* --- header encoding ---------------------------------------------------- */
 
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 static void put_base64(hs_buf *b, const unsigned char *s, size_t n)
 {
-    size_t i;
-    char q[4];
+    apr_size_t len = 0;
+    const char *enc = n > 0 ? apr_pencode_base64_binary(b->p, s, (apr_ssize_t)n,
+                                                        APR_ENCODE_NONE, &len)
+                            : NULL;
 
-    for (i = 0; i + 2 < n; i += 3) {
-        q[0] = b64[s[i] >> 2];
-        q[1] = b64[((s[i] & 3) << 4) | (s[i + 1] >> 4)];
-        q[2] = b64[((s[i + 1] & 15) << 2) | (s[i + 2] >> 6)];
-        q[3] = b64[s[i + 2] & 63];
-        buf_add(b, q, 4);
-    }
-    if (i < n) {
-        q[0] = b64[s[i] >> 2];
-        if (i + 1 < n) {
-            q[1] = b64[((s[i] & 3) << 4) | (s[i + 1] >> 4)];
-            q[2] = b64[(s[i + 1] & 15) << 2];
-        }
-        else {
-            q[1] = b64[(s[i] & 3) << 4];
-            q[2] = '=';
-        }
-        q[3] = '=';
-        buf_add(b, q, 4);
+    if (enc != NULL) {
+        buf_add(b, enc, len);
     }
 }
 
@@ -671,9 +531,9 @@ static void put_encoded_words(hs_buf *b, size_t *col, const char *s, size_t n)
         }
         max = (room - HS_MAIL_EWORD_OVERHEAD) / 4 * 3;
         while (i + take < n) {
-            unsigned long cp;
-            size_t l = utf8_seq((const unsigned char *)s + i + take,
-                                n - i - take, &cp);
+            uint32_t cp;
+            size_t l = hs_utf8_decode((const unsigned char *)s + i + take,
+                                      n - i - take, &cp);
             if (l == 0) {
                 l = 1; /* cannot happen: s is clean */
             }
@@ -794,7 +654,7 @@ static void put_from(apr_pool_t *p, hs_buf *b, const hs_from *f)
             return;
         }
         for (i = 0; i < n; i++) {
-            if (name[i] != ' ' && !is_atext((unsigned char)name[i])) {
+            if (name[i] != ' ' && !hs_addrspec_atext((unsigned char)name[i])) {
                 atoms = 0;
             }
         }
@@ -833,7 +693,6 @@ static void put_from(apr_pool_t *p, hs_buf *b, const hs_from *f)
  * at most 76 characters, then the CRLF hard break. */
 static void put_qp_line(hs_buf *b, const unsigned char *s, size_t n)
 {
-    static const char hex[] = "0123456789ABCDEF";
     size_t i, col = 0;
 
     for (i = 0; i < n; i++) {
@@ -849,8 +708,8 @@ static void put_qp_line(hs_buf *b, const unsigned char *s, size_t n)
         }
         else {
             tok[0] = '=';
-            tok[1] = hex[c >> 4];
-            tok[2] = hex[c & 15];
+            tok[1] = hs_hex_digit(c >> 4, 1);
+            tok[2] = hs_hex_digit(c, 1);
             tl = 3;
         }
         /* room for the soft break's '=' unless this ends the line */
@@ -909,7 +768,7 @@ static int is_id_text(const char *s)
         return 0;
     }
     for (; *u; u++) {
-        if (*u != '.' && !is_atext(*u)) {
+        if (*u != '.' && !hs_addrspec_atext(*u)) {
             return 0;
         }
     }

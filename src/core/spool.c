@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * spool.c - the module's side of the Maildir-style spool (see hs_spool.h).
  *
@@ -10,6 +11,8 @@
  * httpd-free: APR only.
  */
 #include "hs_spool.h"
+#include "hs_spool_layout.h"
+#include "hs_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,7 +40,7 @@ struct hs_spool_msg {
     int published;
 };
 
-static const char *const subdirs[] = {"tmp", "new", "cur", "dead"};
+static const char *const subdirs[] = HS_SPOOL_FOLDERS;
 
 static const char *errtext(apr_pool_t *p, int err)
 {
@@ -159,26 +162,6 @@ static const char *unique_name(apr_pool_t *p, const char *host,
     return NULL;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -1;
-        }
-        if (n == 0) {
-            errno = EIO;
-            return -1;
-        }
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int fsync_retry(int fd)
 {
     int rv;
@@ -203,7 +186,7 @@ const char *hs_spool_write(apr_pool_t *p, const char *dir, const char *data,
         if ((err = unique_name(p, host, &name)) != NULL) {
             return err;
         }
-        path = apr_pstrcat(p, dir, "/tmp/", name, NULL);
+        path = apr_pstrcat(p, dir, "/" HS_SPOOL_TMP "/", name, NULL);
         fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
                   HS_SPOOL_FILE_MODE);
         if (fd >= 0 || errno != EEXIST) {
@@ -213,7 +196,7 @@ const char *hs_spool_write(apr_pool_t *p, const char *dir, const char *data,
     if (fd < 0) {
         return apr_psprintf(p, "cannot create %s: %s", path, errtext(p, errno));
     }
-    if (write_all(fd, data, len) != 0) {
+    if (hs_write_all(fd, data, len) != 0) {
         e = errno;
         err = apr_psprintf(p, "cannot write %s: %s", path, errtext(p, e));
         goto fail;
@@ -234,7 +217,7 @@ const char *hs_spool_write(apr_pool_t *p, const char *dir, const char *data,
     m->dir = apr_pstrdup(p, dir);
     m->name = name;
     m->tmp_path = path;
-    m->new_path = apr_pstrcat(p, dir, "/new/", name, NULL);
+    m->new_path = apr_pstrcat(p, dir, "/" HS_SPOOL_NEW "/", name, NULL);
     *msg = m;
     return NULL;
 

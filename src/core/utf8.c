@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * utf8.c - strict UTF-8 decoding (see hs_utf8.h).
  */
@@ -52,4 +53,23 @@ size_t hs_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
     }
     *cp = v;
     return len;
+}
+
+long hs_utf8_length(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    long count = 0;
+
+    while (i < len) {
+        uint32_t cp;
+        size_t n = hs_utf8_decode(u + i, len - i, &cp);
+
+        if (n == 0) {
+            return -1;
+        }
+        i += n;
+        count++;
+    }
+    return count;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * signup.c - POST {location}: create a pending customer, place it on one of
  * the tenant's shared nodes, store a hashed code and queue the email.
@@ -111,8 +112,8 @@ static const char *conceal_id(signup *s)
     const char *msg = apr_pstrcat(s->r->pool, "conceal:", s->ctx[C_TENANT_ID],
                                   ":", s->req.email, NULL);
     const char *h =
-        hs_hmac_sha256_hex(s->r->pool, s->cfg->code_secret,
-                           s->cfg->code_secret_len, msg, strlen(msg));
+        hs_hmac_sha256_hex(s->r->pool, hs_cfg_code_secret(s->cfg)->data,
+                           hs_cfg_code_secret(s->cfg)->len, msg, strlen(msg));
     char *id;
     if (!h) {
         return NULL;
@@ -132,7 +133,7 @@ static const char *queue_mail(signup *s, hs_mail_kind kind, const char *code)
     long ttl = hs_cfg_code_ttl(s->cfg);
 
     memset(&v, 0, sizeof(v));
-    v.from = s->cfg->mail_from;
+    v.from = hs_cfg_mail_from(s->cfg);
     v.to = hs_email_ascii_domain(r->pool, s->req.email); /* SMTP needs ASCII */
     v.code = code;
     v.company = s->req.company_name;
@@ -145,8 +146,8 @@ static const char *queue_mail(signup *s, hs_mail_kind kind, const char *code)
                               &len))) {
         return apr_pstrcat(r->pool, "rendering the mail failed: ", err, NULL);
     }
-    if ((err =
-             hs_spool_write(r->pool, s->cfg->spool_dir, text, len, &s->msg))) {
+    if ((err = hs_spool_write(r->pool, hs_cfg_spool_dir(s->cfg), text, len,
+                              &s->msg))) {
         s->msg = NULL;
         return apr_pstrcat(r->pool, "writing to the spool failed: ", err, NULL);
     }
@@ -196,8 +197,8 @@ static const char *new_code(signup *s, const char *customer)
         return "the random number generator failed";
     }
     msg = apr_pstrcat(r->pool, customer, ":", code, NULL);
-    mac = hs_hmac_sha256_hex(r->pool, s->cfg->code_secret,
-                             s->cfg->code_secret_len, msg, strlen(msg));
+    mac = hs_hmac_sha256_hex(r->pool, hs_cfg_code_secret(s->cfg)->data,
+                             hs_cfg_code_secret(s->cfg)->len, msg, strlen(msg));
     OPENSSL_cleanse(msg, strlen(msg));
     if (!mac) {
         OPENSSL_cleanse(code, sizeof(code));

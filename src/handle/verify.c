@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * verify.c - POST {location}/verify: check the code, activate the customer,
  * issue the portal tokens (DESIGN.md "POST verify").
@@ -27,6 +28,7 @@
 #include "hs_jwt.h"
 #include "hs_log.h"
 #include "hs_ratelimit.h"
+#include "hs_util.h"
 #include "hs_validate.h"
 
 APLOG_USE_MODULE(hydra_signup);
@@ -45,33 +47,8 @@ static int code_mac(request_rec *r, const hs_dir_cfg *cfg, const char *customer,
                     const char *code, unsigned char out[HS_HMAC_LEN])
 {
     const char *msg = apr_pstrcat(r->pool, customer, ":", code, NULL);
-    return hs_hmac_sha256(cfg->code_secret, cfg->code_secret_len, msg,
-                          strlen(msg), out);
-}
-
-/* hex (2*n chars) -> n bytes; -1 when malformed */
-static int unhex(const char *hex, unsigned char *out, size_t n)
-{
-    size_t i;
-    if (!hex || strlen(hex) != 2 * n) {
-        return -1;
-    }
-    for (i = 0; i < 2 * n; i++) {
-        char c = hex[i];
-        int v = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                       : -1;
-        if (v < 0) {
-            return -1;
-        }
-        if (i % 2 == 0) {
-            out[i / 2] = (unsigned char)(v << 4);
-        }
-        else {
-            out[i / 2] |= (unsigned char)v;
-        }
-    }
-    return 0;
+    const hs_secret *secret = hs_cfg_code_secret(cfg);
+    return hs_hmac_sha256(secret->data, secret->len, msg, strlen(msg), out);
 }
 
 /* One signed token of type for customer/tenant. */
@@ -136,17 +113,65 @@ static int finish(request_rec *r, hs_db *db, int commit, int status,
                      : hs_send_detail(r, status, text);
 }
 
+/* The right code: sign first, so that a customer is never activated
+ * without tokens; then activate, consume, record the refresh jti, COMMIT
+ * and answer 200. row is the HS_Q_VERIFY_ATTEMPT row. */
+static int activate(request_rec *r, const hs_dir_cfg *cfg, hs_db *db,
+                    const hs_jwt_key *key, const char **row)
+{
+    const char *args[3], *access, *refresh, *hash;
+    char jti_a[37], jti_r[37];
+    hs_db_result res;
+    json_object *o;
+
+    if (hs_uuid4(jti_a) || hs_uuid4(jti_r)) {
+        return finish(r, db, 0, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
+    }
+    access = token(r, cfg, key, "access", row[V_CUSTOMER], row[V_TENANT], jti_a,
+                   hs_cfg_access_ttl(cfg));
+    refresh = token(r, cfg, key, "refresh", row[V_CUSTOMER], row[V_TENANT],
+                    jti_r, hs_cfg_refresh_ttl(cfg));
+    hash = hs_sha256_hex(r->pool, jti_r, strlen(jti_r));
+    if (!access || !refresh || !hash) {
+        return finish(r, db, 0, HTTP_INTERNAL_SERVER_ERROR,
+                      "Internal Server Error", 0);
+    }
+    args[0] = row[V_CUSTOMER];
+    args[1] = hash;
+    args[2] = apr_ltoa(r->pool, hs_cfg_refresh_ttl(cfg));
+    if (hs_db_select(db, HS_Q_ACTIVATE, &res, 3, args)) {
+        return finish(r, db, 0, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
+    }
+    if (res.nrows != 1) {
+        /* consumed by a concurrent request meanwhile */
+        return finish(r, db, 0, HTTP_BAD_REQUEST, MSG_INVALID, 0);
+    }
+    if (hs_db_end(db, 1)) {
+        return hs_send_retry(r, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
+    }
+    o = hs_json_pool_own(r->pool, json_object_new_object());
+    json_object_object_add(o, "access_token", json_object_new_string(access));
+    json_object_object_add(o, "refresh_token", json_object_new_string(refresh));
+    json_object_object_add(o, "token_type", json_object_new_string("bearer"));
+    json_object_object_add(o, "expires_in",
+                           json_object_new_int64(hs_cfg_access_ttl(cfg)));
+    json_object_object_add(o, "customer_id",
+                           json_object_new_string(row[V_CUSTOMER]));
+    json_object_object_add(o, "tenant_id",
+                           json_object_new_string(row[V_TENANT]));
+    return hs_send_json(r, HTTP_OK, hs_json_to_string(r->pool, o));
+}
+
 int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
 {
-    json_object *body, *o;
+    json_object *body;
     hs_errors *errs;
     hs_verify_req req;
     hs_db *db;
     hs_db_result res;
-    const char *args[3], **row, *access, *refresh, *hash;
+    const char *args[2], **row;
     const hs_jwt_key *key;
     unsigned char given[HS_HMAC_LEN], stored[HS_HMAC_LEN];
-    char jti_a[37], jti_r[37];
     int match, attempts;
 
     if (hs_ratelimit(r, cfg, HS_RATE_VERIFY)) {
@@ -193,7 +218,7 @@ int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
     row = res.rows[0];
     attempts = (int)apr_atoi64(row[V_ATTEMPTS]);
     if (code_mac(r, cfg, row[V_CUSTOMER], req.code, given) ||
-        unhex(row[V_MAC], stored, sizeof(stored))) {
+        hs_hex_decode(stored, sizeof(stored), row[V_MAC])) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       HSLOGNO(00401) "cannot compare the code of customer %s",
                       row[V_CUSTOMER]);
@@ -221,42 +246,5 @@ int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
         return finish(r, db, 1, HTTP_BAD_REQUEST, MSG_INVALID, 0);
     }
 
-    /* the right code: sign first, so that a customer is never activated
-     * without tokens; then activate, consume, record the refresh jti */
-    if (hs_uuid4(jti_a) || hs_uuid4(jti_r)) {
-        return finish(r, db, 0, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
-    }
-    access = token(r, cfg, key, "access", row[V_CUSTOMER], row[V_TENANT], jti_a,
-                   hs_cfg_access_ttl(cfg));
-    refresh = token(r, cfg, key, "refresh", row[V_CUSTOMER], row[V_TENANT],
-                    jti_r, hs_cfg_refresh_ttl(cfg));
-    hash = hs_sha256_hex(r->pool, jti_r, strlen(jti_r));
-    if (!access || !refresh || !hash) {
-        return finish(r, db, 0, HTTP_INTERNAL_SERVER_ERROR,
-                      "Internal Server Error", 0);
-    }
-    args[0] = row[V_CUSTOMER];
-    args[1] = hash;
-    args[2] = apr_ltoa(r->pool, hs_cfg_refresh_ttl(cfg));
-    if (hs_db_select(db, HS_Q_ACTIVATE, &res, 3, args)) {
-        return finish(r, db, 0, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
-    }
-    if (res.nrows != 1) {
-        /* consumed by a concurrent request meanwhile */
-        return finish(r, db, 0, HTTP_BAD_REQUEST, MSG_INVALID, 0);
-    }
-    if (hs_db_end(db, 1)) {
-        return hs_send_retry(r, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
-    }
-    o = hs_json_pool_own(r->pool, json_object_new_object());
-    json_object_object_add(o, "access_token", json_object_new_string(access));
-    json_object_object_add(o, "refresh_token", json_object_new_string(refresh));
-    json_object_object_add(o, "token_type", json_object_new_string("bearer"));
-    json_object_object_add(o, "expires_in",
-                           json_object_new_int64(hs_cfg_access_ttl(cfg)));
-    json_object_object_add(o, "customer_id",
-                           json_object_new_string(row[V_CUSTOMER]));
-    json_object_object_add(o, "tenant_id",
-                           json_object_new_string(row[V_TENANT]));
-    return hs_send_json(r, HTTP_OK, hs_json_to_string(r->pool, o));
+    return activate(r, cfg, db, key, row);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * config.c - directives, create/merge, and the configuration-time checks
  * (CONTRACT section 6). Everything that can be refused is refused here, with
@@ -24,41 +25,57 @@
 
 APLOG_USE_MODULE(hydra_signup);
 
-#define DEF_ISSUER "hydracore"
-#define DEF_AUDIENCE "hydracore-portal"
-#define DEF_ACCESS_TTL 3600
-#define DEF_REFRESH_TTL 2592000
-#define DEF_CODE_TTL 900
-#define DEF_MAX_ATTEMPTS 5
-#define DEF_RESEND 60
-#define DEF_MAILS_PER_HOUR 5
-#define DEF_PENDING_TTL 259200
-#define DEF_MAX_BODY 16384
 #define MAX_MAX_BODY (1024 * 1024)
-#define DEF_RATE_SIGNUP_N 10
-#define DEF_RATE_SIGNUP_W 60
-#define DEF_RATE_VERIFY_N 20
-#define DEF_RATE_VERIFY_W 60
 #define MIN_SECRET 32
 
-void *hs_create_dir_cfg(apr_pool_t *p, char *dir)
-{
-    hs_dir_cfg *c = apr_pcalloc(p, sizeof(*c));
-    c->conceal = HS_UNSET;
-    c->jwt_alg = HS_UNSET;
-    c->access_ttl = HS_UNSET;
-    c->refresh_ttl = HS_UNSET;
-    c->code_ttl = HS_UNSET;
-    c->max_attempts = HS_UNSET;
-    c->resend_interval = HS_UNSET;
-    c->mails_per_hour = HS_UNSET;
-    c->pending_ttl = HS_UNSET;
-    c->placement = HS_UNSET;
-    c->max_body = HS_UNSET;
-    c->rate_signup.limit = HS_UNSET;
-    c->rate_verify.limit = HS_UNSET;
-    return c;
-}
+/* defaults of HS_DIR_FIELDS that are not plain constants */
+static const hs_rate rate_signup_default = {10, 60};
+static const hs_rate rate_verify_default = {20, 60};
+
+/* ---- create, merge and accessors, generated from HS_DIR_FIELDS --------- */
+
+#define UNSET_NUM HS_UNSET
+#define UNSET_PTR NULL
+#define IS_SET_NUM(v) ((v) != HS_UNSET)
+#define IS_SET_PTR(v) ((v) != NULL)
+
+#define FIELD_UNSET(kind, type, field, dflt) c->field = UNSET_##kind;
+#define FIELD_MERGE(kind, type, field, dflt)                                   \
+    c->field = IS_SET_##kind(add->field) ? add->field : base->field;
+
+/* create(p, ctx) and merge(p, base, add) of a record of FIELDS */
+#define CREATE_AND_MERGE(rec, FIELDS, create, ctx_type, merge)                 \
+    void *create(apr_pool_t *p, ctx_type ctx)                                  \
+    {                                                                          \
+        rec *c = apr_palloc(p, sizeof(*c));                                    \
+        FIELDS(FIELD_UNSET)                                                    \
+        return c;                                                              \
+    }                                                                          \
+    void *merge(apr_pool_t *p, void *basev, void *addv)                        \
+    {                                                                          \
+        const rec *base = basev, *add = addv;                                  \
+        rec *c = apr_palloc(p, sizeof(*c));                                    \
+        FIELDS(FIELD_MERGE)                                                    \
+        return c;                                                              \
+    }
+
+/* the effective value of one field: its own, or the default */
+#define ACCESSOR(rec, name, kind, type, field, dflt)                           \
+    type name(const rec *c)                                                    \
+    {                                                                          \
+        return IS_SET_##kind(c->field) ? c->field : (dflt);                    \
+    }
+#define DIR_ACCESSOR(kind, type, field, dflt)                                  \
+    ACCESSOR(hs_dir_cfg, hs_cfg_##field, kind, type, field, dflt)
+#define SRV_ACCESSOR(kind, type, field, dflt)                                  \
+    ACCESSOR(hs_srv_cfg, hs_srv_##field, kind, type, field, dflt)
+
+CREATE_AND_MERGE(hs_dir_cfg, HS_DIR_FIELDS, hs_create_dir_cfg, char *,
+                 hs_merge_dir_cfg)
+CREATE_AND_MERGE(hs_srv_cfg, HS_SRV_FIELDS, hs_create_srv_cfg, server_rec *,
+                 hs_merge_srv_cfg)
+HS_DIR_FIELDS(DIR_ACCESSOR)
+HS_SRV_FIELDS(SRV_ACCESSOR)
 
 /* "alg|key file|kid" -> the loaded key: filled by hs_check_config (in
  * pconf), read-only while requests are served. */
@@ -69,7 +86,7 @@ static apr_hash_t *jwt_keys;
 const hs_jwt_key *hs_cfg_jwt_key(const hs_dir_cfg *c)
 {
     char id[4096];
-    int alg = c->jwt_alg == HS_UNSET ? (int)HS_JWT_HS256 : c->jwt_alg;
+    int alg = hs_cfg_jwt_alg(c);
     if (!jwt_keys || !c->jwt_key_file) {
         return NULL;
     }
@@ -78,156 +95,23 @@ const hs_jwt_key *hs_cfg_jwt_key(const hs_dir_cfg *c)
     return apr_hash_get(jwt_keys, id, APR_HASH_KEY_STRING);
 }
 
-#define PICK_PTR(f) (add->f ? add->f : base->f)
-#define PICK_NUM(f) (add->f != HS_UNSET ? add->f : base->f)
-
-void *hs_merge_dir_cfg(apr_pool_t *p, void *basev, void *addv)
-{
-    const hs_dir_cfg *base = basev, *add = addv;
-    hs_dir_cfg *c = apr_palloc(p, sizeof(*c));
-
-    if (add->tenants) {
-        c->tenants = add->tenants;
-        c->tenants_all = add->tenants_all;
-    }
-    else {
-        c->tenants = base->tenants;
-        c->tenants_all = base->tenants_all;
-    }
-    c->conceal = PICK_NUM(conceal);
-    c->jwt_alg = PICK_NUM(jwt_alg);
-    c->jwt_key_file = PICK_PTR(jwt_key_file);
-    c->jwt_kid = PICK_PTR(jwt_kid);
-    c->jwt_issuer = PICK_PTR(jwt_issuer);
-    c->jwt_audience = PICK_PTR(jwt_audience);
-    c->jwt_key = NULL; /* hs_cfg_jwt_key() finds it when it is needed */
-    c->access_ttl = PICK_NUM(access_ttl);
-    c->refresh_ttl = PICK_NUM(refresh_ttl);
-    if (add->code_secret) {
-        c->code_secret_file = add->code_secret_file;
-        c->code_secret = add->code_secret;
-        c->code_secret_len = add->code_secret_len;
-    }
-    else {
-        c->code_secret_file = base->code_secret_file;
-        c->code_secret = base->code_secret;
-        c->code_secret_len = base->code_secret_len;
-    }
-    c->code_ttl = PICK_NUM(code_ttl);
-    c->max_attempts = PICK_NUM(max_attempts);
-    c->resend_interval = PICK_NUM(resend_interval);
-    c->mails_per_hour = PICK_NUM(mails_per_hour);
-    c->pending_ttl = PICK_NUM(pending_ttl);
-    c->placement = PICK_NUM(placement);
-    c->spool_dir = PICK_PTR(spool_dir);
-    c->mail_from = PICK_PTR(mail_from);
-    c->mail_template_file = PICK_PTR(mail_template_file);
-    c->mail_template = PICK_PTR(mail_template);
-    c->mail_exists_template_file = PICK_PTR(mail_exists_template_file);
-    c->mail_exists_template = PICK_PTR(mail_exists_template);
-    c->max_body = PICK_NUM(max_body);
-    c->rate_signup = add->rate_signup.limit != HS_UNSET ? add->rate_signup
-                                                        : base->rate_signup;
-    c->rate_verify = add->rate_verify.limit != HS_UNSET ? add->rate_verify
-                                                        : base->rate_verify;
-    c->cors_origins = PICK_PTR(cors_origins);
-    return c;
-}
-
-void *hs_create_srv_cfg(apr_pool_t *p, server_rec *s)
-{
-    return apr_pcalloc(p, sizeof(hs_srv_cfg));
-}
-
-void *hs_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
-{
-    const hs_srv_cfg *base = basev, *add = addv;
-    hs_srv_cfg *c = apr_pcalloc(p, sizeof(*c));
-    c->ratelimit_cache =
-        add->ratelimit_cache ? add->ratelimit_cache : base->ratelimit_cache;
-    return c;
-}
-
-/* ---- effective values -------------------------------------------------- */
-
-#define DEFAULTED(v, d) ((v) != HS_UNSET ? (v) : (d))
-
-const char *hs_cfg_issuer(const hs_dir_cfg *c)
-{
-    return c->jwt_issuer ? c->jwt_issuer : DEF_ISSUER;
-}
-const char *hs_cfg_audience(const hs_dir_cfg *c)
-{
-    return c->jwt_audience ? c->jwt_audience : DEF_AUDIENCE;
-}
-long hs_cfg_access_ttl(const hs_dir_cfg *c)
-{
-    return DEFAULTED(c->access_ttl, DEF_ACCESS_TTL);
-}
-long hs_cfg_refresh_ttl(const hs_dir_cfg *c)
-{
-    return DEFAULTED(c->refresh_ttl, DEF_REFRESH_TTL);
-}
-long hs_cfg_code_ttl(const hs_dir_cfg *c)
-{
-    return DEFAULTED(c->code_ttl, DEF_CODE_TTL);
-}
-int hs_cfg_max_attempts(const hs_dir_cfg *c)
-{
-    return DEFAULTED(c->max_attempts, DEF_MAX_ATTEMPTS);
-}
-long hs_cfg_resend_interval(const hs_dir_cfg *c)
-{
-    return DEFAULTED(c->resend_interval, DEF_RESEND);
-}
-int hs_cfg_mails_per_hour(const hs_dir_cfg *c)
-{
-    return DEFAULTED(c->mails_per_hour, DEF_MAILS_PER_HOUR);
-}
-long hs_cfg_pending_ttl(const hs_dir_cfg *c)
-{
-    return DEFAULTED(c->pending_ttl, DEF_PENDING_TTL);
-}
-int hs_cfg_placement(const hs_dir_cfg *c)
-{
-    return DEFAULTED(c->placement, HS_PLACE_SPREAD);
-}
-long hs_cfg_max_body(const hs_dir_cfg *c)
-{
-    return DEFAULTED(c->max_body, DEF_MAX_BODY);
-}
-int hs_cfg_conceal(const hs_dir_cfg *c)
-{
-    return DEFAULTED(c->conceal, 0);
-}
-hs_rate hs_cfg_rate_signup(const hs_dir_cfg *c)
-{
-    hs_rate d = {DEF_RATE_SIGNUP_N, DEF_RATE_SIGNUP_W};
-    return c->rate_signup.limit != HS_UNSET ? c->rate_signup : d;
-}
-hs_rate hs_cfg_rate_verify(const hs_dir_cfg *c)
-{
-    hs_rate d = {DEF_RATE_VERIFY_N, DEF_RATE_VERIFY_W};
-    return c->rate_verify.limit != HS_UNSET ? c->rate_verify : d;
-}
 const hs_mail_template *hs_cfg_template(const hs_dir_cfg *c, hs_mail_kind kind)
 {
-    const hs_mail_template *t =
-        kind == HS_MAIL_VERIFY ? c->mail_template : c->mail_exists_template;
-    return t ? t : hs_mail_default_template(kind);
+    return kind == HS_MAIL_VERIFY ? hs_cfg_mail_template(c)
+                                  : hs_cfg_mail_exists_template(c);
 }
 
 int hs_cfg_serves(const hs_dir_cfg *c, const char *slug)
 {
     int i;
-    if (c->tenants_all) {
-        return 1;
-    }
     if (!c->tenants) {
         return 0;
     }
-    for (i = 0; i < c->tenants->nelts; i++) {
-        if (!strcmp(APR_ARRAY_IDX(c->tenants, i, const char *), slug)) {
+    if (c->tenants->all) {
+        return 1;
+    }
+    for (i = 0; i < c->tenants->slugs->nelts; i++) {
+        if (!strcmp(APR_ARRAY_IDX(c->tenants->slugs, i, const char *), slug)) {
             return 1;
         }
     }
@@ -322,10 +206,11 @@ static const char *set_tenants(cmd_parms *cmd, void *cfg, const char *arg)
     hs_dir_cfg *c = cfg;
     const char *p;
     if (!c->tenants) {
-        c->tenants = apr_array_make(cmd->pool, 4, sizeof(const char *));
+        c->tenants = apr_pcalloc(cmd->pool, sizeof(*c->tenants));
+        c->tenants->slugs = apr_array_make(cmd->pool, 4, sizeof(const char *));
     }
     if (!strcmp(arg, "*")) {
-        c->tenants_all = 1;
+        c->tenants->all = 1;
         return NULL;
     }
     if (strlen(arg) > 100) {
@@ -336,7 +221,7 @@ static const char *set_tenants(cmd_parms *cmd, void *cfg, const char *arg)
             return dir_error(cmd, "'%s' contains a control character", arg);
         }
     }
-    APR_ARRAY_PUSH(c->tenants, const char *) = arg;
+    APR_ARRAY_PUSH(c->tenants->slugs, const char *) = arg;
     return NULL;
 }
 
@@ -430,6 +315,7 @@ static const char *set_key_file(cmd_parms *cmd, void *cfg, const char *arg)
 static const char *set_code_secret(cmd_parms *cmd, void *cfg, const char *arg)
 {
     hs_dir_cfg *c = cfg;
+    hs_secret *secret;
     const char *path, *err;
     char *data;
     apr_size_t len;
@@ -450,9 +336,11 @@ static const char *set_code_secret(cmd_parms *cmd, void *cfg, const char *arg)
                             " bytes; the code secret needs at least %d",
                             cmd->cmd->name, path, len, MIN_SECRET);
     }
-    c->code_secret_file = path;
-    c->code_secret = (const unsigned char *)data;
-    c->code_secret_len = len;
+    secret = apr_palloc(cmd->pool, sizeof(*secret));
+    secret->file = path;
+    secret->data = (const unsigned char *)data;
+    secret->len = len;
+    c->code_secret = secret;
     return NULL;
 }
 
@@ -514,11 +402,9 @@ static const char *set_template(cmd_parms *cmd, void *cfg, const char *arg)
         return apr_psprintf(cmd->pool, "%s: %s: %s", cmd->cmd->name, path, err);
     }
     if (kind == HS_MAIL_VERIFY) {
-        c->mail_template_file = path;
         c->mail_template = t;
     }
     else {
-        c->mail_exists_template_file = path;
         c->mail_exists_template = t;
     }
     return NULL;
@@ -528,13 +414,13 @@ static const char *set_rate(cmd_parms *cmd, void *cfg, const char *which,
                             const char *n, const char *secs)
 {
     hs_dir_cfg *c = cfg;
-    hs_rate *r;
+    hs_rate *r = apr_palloc(cmd->pool, sizeof(*r));
     long limit, window;
     if (!strcasecmp(which, "signup")) {
-        r = &c->rate_signup;
+        c->rate_signup = r;
     }
     else if (!strcasecmp(which, "verify")) {
-        r = &c->rate_verify;
+        c->rate_verify = r;
     }
     else {
         return dir_error(cmd, "'%s' is neither signup nor verify", which);
@@ -606,10 +492,10 @@ const command_rec hs_cmds[] = {
                   "HS256 secret file or PEM private key"),
     AP_INIT_TAKE1("HydraSignupJWTKeyID", set_string, OFF(jwt_kid), ANYWHERE,
                   "kid header and JWKS id"),
-    AP_INIT_TAKE1("HydraSignupJWTIssuer", set_string, OFF(jwt_issuer), ANYWHERE,
+    AP_INIT_TAKE1("HydraSignupJWTIssuer", set_string, OFF(issuer), ANYWHERE,
                   "iss claim"),
-    AP_INIT_TAKE1("HydraSignupJWTAudience", set_string, OFF(jwt_audience),
-                  ANYWHERE, "aud claim"),
+    AP_INIT_TAKE1("HydraSignupJWTAudience", set_string, OFF(audience), ANYWHERE,
+                  "aud claim"),
     AP_INIT_TAKE1("HydraSignupAccessTTL", set_seconds, OFF(access_ttl),
                   ANYWHERE, "access token lifetime in seconds"),
     AP_INIT_TAKE1("HydraSignupRefreshTTL", set_seconds, OFF(refresh_ttl),
@@ -653,7 +539,7 @@ const command_rec hs_cmds[] = {
 /* Loads (once per alg/file/kid) the JWT key of an effective config. */
 static const char *load_key(apr_pool_t *pconf, hs_dir_cfg *c)
 {
-    hs_jwt_alg alg = c->jwt_alg == HS_UNSET ? HS_JWT_HS256 : c->jwt_alg;
+    hs_jwt_alg alg = hs_cfg_jwt_alg(c);
     const char *id = apr_psprintf(pconf, "%d|%s|%s", (int)alg, c->jwt_key_file,
                                   c->jwt_kid ? c->jwt_kid : "");
     hs_jwt_key *key = apr_hash_get(jwt_keys, id, APR_HASH_KEY_STRING);
@@ -675,7 +561,6 @@ static const char *load_key(apr_pool_t *pconf, hs_dir_cfg *c)
         }
         apr_hash_set(jwt_keys, id, APR_HASH_KEY_STRING, key);
     }
-    c->jwt_key = key;
     return NULL;
 }
 
@@ -716,11 +601,45 @@ static int check_one(apr_pool_t *pconf, server_rec *s, hs_dir_cfg *c,
     return OK;
 }
 
+/* The first DBDriver in the configuration tree below d that is not pgsql,
+ * or NULL. mod_dbd keeps its configuration to itself, so the directives
+ * are read from the tree as the server parsed them. */
+static const ap_directive_t *
+foreign_dbd_driver(apr_pool_t *p, const ap_directive_t *d, const char **name)
+{
+    for (; d; d = d->next) {
+        const ap_directive_t *found;
+        if (!strcasecmp(d->directive, "DBDriver") && d->args) {
+            const char *args = d->args;
+            *name = ap_getword_conf(p, &args);
+            if (strcasecmp(*name, "pgsql")) {
+                return d;
+            }
+        }
+        if ((found = foreign_dbd_driver(p, d->first_child, name))) {
+            return found;
+        }
+    }
+    return NULL;
+}
+
 int hs_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                     server_rec *s)
 {
     server_rec *sp;
+    const ap_directive_t *dbd;
+    const char *driver = NULL;
 
+    /* db.c talks libpq on the connections mod_dbd hands out */
+    if ((dbd = foreign_dbd_driver(ptemp, ap_conftree, &driver))) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                     HSLOGNO(00190) "DBDriver %s (%s line %d): "
+                                    "mod_hydra_signup works with DBDriver "
+                                    "pgsql only",
+                     driver, dbd->filename ? dbd->filename : "?",
+                     dbd->line_num);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     jwt_keys = apr_hash_make(pconf);
 
     for (sp = s; sp; sp = sp->next) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * db.c - every SQL statement of the module, prepared through mod_dbd, and
  * the helpers that run them (see hs_db.h). Parameters are text ("%s") and
@@ -376,6 +377,12 @@ static int run_select(hs_db *db, const char *label, hs_db_result *res,
             vals[i] = v && *v ? apr_pstrdup(r->pool, v) : NULL;
         }
         APR_ARRAY_PUSH(rows, const char **) = vals;
+    }
+    if (rv != -1) { /* -1: past the last row */
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      HSLOGNO(00290) "reading row %d of %s failed: %s",
+                      rows->nelts + 1, label,
+                      apr_dbd_error(dbd->driver, dbd->handle, rv));
     }
     if (res) {
         res->nrows = rows->nelts;

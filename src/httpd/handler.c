@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * handler.c - the "hydra-signup" content handler: finds the path below the
  * <Location> the handler is enabled in, and routes
@@ -145,7 +146,7 @@ int hs_handler(request_rec *r)
 void hs_cors_headers(request_rec *r, const hs_dir_cfg *cfg)
 {
     const char *origin = apr_table_get(r->headers_in, "Origin");
-    if (!cfg->cors_origins) {
+    if (!hs_cfg_cors_origins(cfg)) {
         return;
     }
     apr_table_mergen(r->headers_out, "Vary", "Origin");

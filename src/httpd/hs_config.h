@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hs_config.h - the operator's directives (CONTRACT section 6): the
  * per-directory configuration record, its create/merge functions, the
@@ -22,51 +23,77 @@ typedef struct {
     int window; /* seconds */
 } hs_rate;
 
-/*
- * One record per server/vhost/<Location>. Scalars use HS_UNSET, pointers
- * NULL, for "not set here"; the merge takes the nearer value.
- * Accessors (hs_cfg_*) apply the defaults.
- */
+/* HydraSignupTenants: the slugs served here, or all ("*") */
 typedef struct {
-    apr_array_header_t *tenants; /* const char *; NULL unset */
-    int tenants_all;             /* "*" given */
-    int conceal;                 /* On/Off */
+    apr_array_header_t *slugs; /* const char * */
+    int all;
+} hs_tenants;
 
-    int jwt_alg; /* hs_jwt_alg */
-    const char *jwt_key_file;
-    const char *jwt_kid;
-    const char *jwt_issuer;
-    const char *jwt_audience;
-    hs_jwt_key *jwt_key; /* check_config only: use hs_cfg_jwt_key() */
-    long access_ttl;
-    long refresh_ttl;
+/* HydraSignupCodeSecretFile, read at configuration time */
+typedef struct {
+    const char *file;
+    const unsigned char *data;
+    apr_size_t len;
+} hs_secret;
 
-    const char *code_secret_file;
-    const unsigned char *code_secret;
-    apr_size_t code_secret_len;
-    long code_ttl;
-    int max_attempts;
-    long resend_interval;
-    int mails_per_hour;
-    long pending_ttl;
-    int placement;
+/*
+ * Every setting, declared once: X(KIND, type, field, default)
+ *   NUM  an int or long; HS_UNSET (-1) means "not set in this context"
+ *   PTR  a pointer; NULL means "not set in this context"
+ * The list generates the record's fields, its create (everything unset),
+ * its merge (a nearer context's value wins where it set one) and one
+ * accessor per field, hs_cfg_<field>(c) (hs_srv_<field>(sc) for the
+ * server list), which gives the effective value: the default when no
+ * context set one. Endpoints read configuration only through accessors.
+ * A default may name a constant of config.c, where the accessors are
+ * generated.
+ *
+ * Adding a directive is one line here, e.g.
+ *     X(NUM, long, reaper_interval, 300)
+ * plus its entry in hs_cmds (config.c); set_seconds, set_count and
+ * set_string store into any field given as OFF(field), or write a set_*
+ * function for a value that needs parsing or checking.
+ */
+#define HS_DIR_FIELDS(X)                                                       \
+    X(PTR, hs_tenants *, tenants, NULL)                                        \
+    X(NUM, int, conceal, 0)                                                    \
+    X(NUM, int, jwt_alg, HS_JWT_HS256)                                         \
+    X(PTR, const char *, jwt_key_file, NULL)                                   \
+    X(PTR, const char *, jwt_kid, NULL)                                        \
+    X(PTR, const char *, issuer, "hydracore")                                  \
+    X(PTR, const char *, audience, "hydracore-portal")                         \
+    X(NUM, long, access_ttl, 3600)                                             \
+    X(NUM, long, refresh_ttl, 2592000)                                         \
+    X(PTR, const hs_secret *, code_secret, NULL)                               \
+    X(NUM, long, code_ttl, 900)                                                \
+    X(NUM, int, max_attempts, 5)                                               \
+    X(NUM, long, resend_interval, 60)                                          \
+    X(NUM, int, mails_per_hour, 5)                                             \
+    X(NUM, long, pending_ttl, 259200)                                          \
+    X(NUM, int, placement, HS_PLACE_SPREAD)                                    \
+    X(PTR, const char *, spool_dir, NULL)                                      \
+    X(PTR, const char *, mail_from, NULL)                                      \
+    X(PTR, const hs_mail_template *, mail_template,                            \
+      hs_mail_default_template(HS_MAIL_VERIFY))                                \
+    X(PTR, const hs_mail_template *, mail_exists_template,                     \
+      hs_mail_default_template(HS_MAIL_EXISTS))                                \
+    X(NUM, long, max_body, 16384)                                              \
+    X(PTR, const hs_rate *, rate_signup, &rate_signup_default)                 \
+    X(PTR, const hs_rate *, rate_verify, &rate_verify_default)                 \
+    X(PTR, apr_array_header_t *, cors_origins, NULL)
 
-    const char *spool_dir;
-    const char *mail_from;
-    const char *mail_template_file;
-    hs_mail_template *mail_template;
-    const char *mail_exists_template_file;
-    hs_mail_template *mail_exists_template;
+/* Server-wide (main server only) settings, the same way. */
+#define HS_SRV_FIELDS(X) X(PTR, const char *, ratelimit_cache, "shmcb")
 
-    long max_body;
-    hs_rate rate_signup;
-    hs_rate rate_verify;
-    apr_array_header_t *cors_origins; /* const char * */
+#define HS_FIELD_DECLARE(kind, type, field, dflt) type field;
+
+/* One record per server/vhost/<Location>. */
+typedef struct {
+    HS_DIR_FIELDS(HS_FIELD_DECLARE)
 } hs_dir_cfg;
 
-/* Server-wide (main server only) settings. */
 typedef struct {
-    const char *ratelimit_cache; /* "provider[:args]" */
+    HS_SRV_FIELDS(HS_FIELD_DECLARE)
 } hs_srv_cfg;
 
 void *hs_create_dir_cfg(apr_pool_t *p, char *dir);
@@ -81,21 +108,16 @@ extern const command_rec hs_cmds[];
 int hs_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                     server_rec *s);
 
-/* Effective values with defaults applied. */
-const char *hs_cfg_issuer(const hs_dir_cfg *c);
-const char *hs_cfg_audience(const hs_dir_cfg *c);
-long hs_cfg_access_ttl(const hs_dir_cfg *c);
-long hs_cfg_refresh_ttl(const hs_dir_cfg *c);
-long hs_cfg_code_ttl(const hs_dir_cfg *c);
-int hs_cfg_max_attempts(const hs_dir_cfg *c);
-long hs_cfg_resend_interval(const hs_dir_cfg *c);
-int hs_cfg_mails_per_hour(const hs_dir_cfg *c);
-long hs_cfg_pending_ttl(const hs_dir_cfg *c);
-int hs_cfg_placement(const hs_dir_cfg *c);
-long hs_cfg_max_body(const hs_dir_cfg *c);
-int hs_cfg_conceal(const hs_dir_cfg *c);
-hs_rate hs_cfg_rate_signup(const hs_dir_cfg *c);
-hs_rate hs_cfg_rate_verify(const hs_dir_cfg *c);
+/* Effective values with defaults applied: hs_cfg_<field>(c) for every
+ * field of HS_DIR_FIELDS, hs_srv_<field>(sc) for HS_SRV_FIELDS. */
+#define HS_DIR_ACCESSOR_DECLARE(kind, type, field, dflt)                       \
+    type hs_cfg_##field(const hs_dir_cfg *c);
+#define HS_SRV_ACCESSOR_DECLARE(kind, type, field, dflt)                       \
+    type hs_srv_##field(const hs_srv_cfg *c);
+HS_DIR_FIELDS(HS_DIR_ACCESSOR_DECLARE)
+HS_SRV_FIELDS(HS_SRV_ACCESSOR_DECLARE)
+
+/* The template of a kind of mail: the configured one or the built-in. */
 const hs_mail_template *hs_cfg_template(const hs_dir_cfg *c, hs_mail_kind kind);
 
 /* The JWT key for this effective configuration (loaded at configuration

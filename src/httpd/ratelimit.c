@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ratelimit.c - fixed-window counters per client address in an httpd
  * socache (see hs_ratelimit.h). The provider is looked up in pre_config,
@@ -31,7 +32,6 @@ APLOG_USE_MODULE(hydra_signup);
 
 #define RL_MUTEX "hydra-signup-ratelimit"
 #define RL_NAMESPACE "hydra-signup-rl"
-#define RL_DEFAULT "shmcb"
 #define MSG_LIMIT "Too many requests; try again later"
 
 /* configuration-time state: set in post_config, read by requests */
@@ -52,7 +52,13 @@ int hs_ratelimit_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     rl_provider = NULL;
     rl_cache = NULL;
     rl_mutex = NULL;
-    return rv == APR_SUCCESS ? OK : !OK;
+    if (rv != APR_SUCCESS) {
+        ap_log_perror(APLOG_MARK, APLOG_EMERG, rv, plog,
+                      HSLOGNO(00690) "cannot register the rate-limit mutex "
+                                     "type " RL_MUTEX);
+        return !OK;
+    }
+    return OK;
 }
 
 static apr_status_t rl_cleanup(void *data)
@@ -69,7 +75,7 @@ int hs_ratelimit_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 {
     hs_srv_cfg *sc =
         ap_get_module_config(s->module_config, &hydra_signup_module);
-    const char *spec = sc->ratelimit_cache ? sc->ratelimit_cache : RL_DEFAULT;
+    const char *spec = hs_srv_ratelimit_cache(sc);
     const char *sep = strchr(spec, ':');
     const char *name = sep ? apr_pstrmemdup(ptemp, spec, sep - spec) : spec;
     const char *args = sep ? sep + 1 : NULL;
@@ -147,8 +153,8 @@ static const char *rl_client(request_rec *r)
 
 int hs_ratelimit(request_rec *r, const hs_dir_cfg *cfg, hs_rate_kind kind)
 {
-    hs_rate rate = kind == HS_RATE_SIGNUP ? hs_cfg_rate_signup(cfg)
-                                          : hs_cfg_rate_verify(cfg);
+    hs_rate rate = *(kind == HS_RATE_SIGNUP ? hs_cfg_rate_signup(cfg)
+                                            : hs_cfg_rate_verify(cfg));
     const char *key;
     rl_entry e;
     unsigned int len = sizeof(e);
