@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hs_queue.h - the mail sender's side of the Maildir-style spool: list the
  * messages in new/ that are due, claim one by renaming new/X to cur/X (the

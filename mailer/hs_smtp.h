@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hs_smtp.h - delivering one spooled message over SMTP with libcurl
  * (smtp:// with STARTTLS required/optional/off, or smtps://, AUTH), and

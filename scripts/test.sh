@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # scripts/test.sh - the one command that runs every test on a fresh Debian 12
 # machine, as root: installs what is missing, builds a copy of the tree,
 # starts a private PostgreSQL, runs the C unit tests, the Apache::Test suite

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * json.c - request body parsing under a depth limit and the FastAPI /
  * pydantic v2 shaped error bodies (CONTRACT section 2).

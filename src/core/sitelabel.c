@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sitelabel.c - company name -> DNS label (see hs_sitelabel.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hs_endpoints.h - the handler's routes and the endpoints behind them.
  * Each endpoint sends its whole answer and returns what the handler

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * jwks.c - GET {location}/jwks.json: the public key the portal tokens are
  * signed with, as a JWK Set (RFC 7517), when the algorithm is asymmetric.

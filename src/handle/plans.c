@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * plans.c - GET {location}/plans/{tenant_slug}: the tenant's public plans in
  * display order, cacheable (ETag over the body, 304 on If-None-Match).

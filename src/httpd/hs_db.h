@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hs_db.h - the database through mod_dbd: every SQL statement the module
  * runs, registered as a prepared statement at configuration time under a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hs_http.h - HTTP plumbing shared by the endpoints: JSON responses,
  * FastAPI-shaped errors, reading a request body with a size cap (413) and a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hs_log.h - numbered log messages. httpd's AH numbers are reserved for
  * httpd's own modules, so ours are "HS" plus five digits: 001xx

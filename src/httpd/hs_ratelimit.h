@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hs_ratelimit.h - per-client request limits (HydraSignupRateLimit), keyed
  * on r->useragent_ip (so mod_remoteip works behind a proxy), counted in an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * http.c - JSON responses and request bodies (see hs_http.h).
  */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Byte-for-byte delivery, envelope, inotify latency, --from, clean SIGTERM.
 use strict;
 use warnings;

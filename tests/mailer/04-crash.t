@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # SIGKILL in the middle of a queue of 200; after a restart every message has
 # arrived at least once.
 use strict;
