@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mod_hydra_signup - HydraCore's public customer-signup API as an httpd 2.4
  * module. This file is glue only: the module record, the hooks and the

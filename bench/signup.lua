@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- bench/signup.lua - wrk script for bench/signup.sh: POST /v1/public/signup
 -- with an address and a company name no other request uses, so that every
 -- request is a real signup (one transaction, one slot, one code, one mail).

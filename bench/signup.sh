@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench/signup.sh - POST /v1/public/signup requests per second against a
 # running server (by default the one scripts/run.sh starts), with wrk and
 # bench/signup.lua: every request a new address and company name, so each is

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench/verify.sh - successful POST /v1/public/signup/verify requests per
 # second, for each token algorithm. Self-contained: builds the module if it
 # is missing, starts a private PostgreSQL (demo data) and, per algorithm, a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_email.c - libFuzzer harness for hs_email_check: never crash, and a
  * valid address normalises to a valid address that normalises to itself.
@@ -6,21 +7,11 @@
 #include <stdint.h>
 #include <string.h>
 
-#include <apr_general.h>
 #include <apr_pools.h>
 
+#include "fuzz_apr.h"
+
 #include "hs_validate.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    apr_initialize();
-    return 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

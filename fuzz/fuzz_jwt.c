@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_jwt.c - libFuzzer harness for src/jwt.c.
  *

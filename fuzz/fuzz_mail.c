@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_mail.c - libFuzzer harness for src/mail.c.
  *
@@ -19,8 +20,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include <apr_general.h>
 #include <apr_pools.h>
+
+#include "fuzz_apr.h"
 
 #include "hs_mail.h"
 
@@ -130,14 +132,6 @@ static void check_message(const char *msg, size_t len, const char *to)
         s = e + 2;
     }
     CHECK(in_body);
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    apr_initialize();
-    return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

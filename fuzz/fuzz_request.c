@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_request.c - libFuzzer harness: a request body through
  * hs_json_parse_object, then both request models, then the error body.
@@ -6,22 +7,12 @@
 #include <stdint.h>
 #include <string.h>
 
-#include <apr_general.h>
 #include <apr_pools.h>
+
+#include "fuzz_apr.h"
 
 #include "hs_json.h"
 #include "hs_validate.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    apr_initialize();
-    return 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hs_crypto.h - the small secrets: verification codes from a CSPRNG, their
  * HMAC-SHA256 under the server's code secret, UUIDv4, constant-time compare,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hs_json.h - JSON helpers shared by every endpoint: parsing a request body
  * with json-c under a depth limit, and building the FastAPI / pydantic v2

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hs_jwt.h - portal tokens: JWS compact serialisation (RFC 7515/7519) signed
  * with OpenSSL 3 (HS256 through EVP_MAC; RS256, ES256 and EdDSA/Ed25519

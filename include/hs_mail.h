@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hs_mail.h - the verification email as one complete RFC 5322 message:
  * CRLF lines, Date, Message-ID, MIME-Version, a UTF-8 body in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hs_sitelabel.h - the DNS label in a customer's site_url, made from the
  * company name: lower-case ASCII letters, digits and '-', at most 63

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hs_spool.h - the module's side of the Maildir-style mail spool:
  * write a message under tmp/, fsync it, and only after the database COMMIT

@@ -1,9 +1,10 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hs_validate.h - request validation with pydantic v2 semantics: string
- * members with code-point length limits, email addresses as python's
- * email-validator accepts them (no DNS), and the request models of the
- * signup and verify endpoints. Every failing field is reported at once
- * into an hs_errors list.
+ * members with code-point length limits, email addresses as pydantic's
+ * EmailStr accepts them (hs_email.h: python's email-validator, no DNS),
+ * and the request models of the signup and verify endpoints. Every failing
+ * field is reported at once into an hs_errors list.
  *
  * httpd-free: APR and json-c only.
  */
@@ -15,26 +16,9 @@
 #include <apr_pools.h>
 #include <json-c/json.h>
 
+#include "hs_email.h"
 #include "hs_json.h"
-
-/* Number of Unicode code points in s[0..len), or -1 when s is not valid
- * UTF-8 (overlongs, surrogates and values past U+10FFFF are invalid). */
-long hs_utf8_length(const char *s, size_t len);
-
-/*
- * Checks an email address. Returns NULL when valid and sets *normalized (in
- * p) to the form we store: the local part as given, the domain lower-cased
- * (ASCII) / NFC as email-validator normalises it. Otherwise returns the
- * reason in email-validator's words, e.g.
- * "The email address is not valid. It must have exactly one @-sign."
- */
-const char *hs_email_check(apr_pool_t *p, const char *s, size_t len,
-                           const char **normalized);
-
-/* The address with its domain in ASCII (IDNA A-labels), as SMTP needs it
- * without SMTPUTF8: "x@bücher.de" -> "x@xn--bcher-kva.de". Returns email
- * itself when the domain is ASCII already or cannot be converted. */
-const char *hs_email_ascii_domain(apr_pool_t *p, const char *email);
+#include "hs_utf8.h"
 
 /*
  * Reads member `name` of obj as a string of min..max code points.
@@ -50,11 +34,11 @@ const char *hs_validate_string(apr_pool_t *p, json_object *obj,
                                int required, const char *dflt, hs_errors *e);
 
 /* Reads member `name` as an email address (a string first, then
- * hs_email_check); error type value_error, msg
+ * hs_email_str_check); error type value_error, msg
  * "value is not a valid email address: <reason>". Returns the normalised
  * address or NULL when an error was added. */
-const char *hs_validate_email(apr_pool_t *p, json_object *obj,
-                              const char *name, hs_errors *e);
+const char *hs_validate_email(apr_pool_t *p, json_object *obj, const char *name,
+                              hs_errors *e);
 
 /* POST /v1/public/signup */
 typedef struct {

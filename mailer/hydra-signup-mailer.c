@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hydra-signup-mailer - the companion sender of mod_hydra_signup: drains
  * the Maildir-style spool the module writes (SPOOL/new/) to an SMTP server

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # scripts/migrate.sh PORT [--demo]
 #
 # Applies the schema migrations sql/[0-9][0-9][0-9]_*.sql, in order, to the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # scripts/run.sh - the one command that starts the whole service on a fresh
 # Debian 12 machine, as root: installs what is missing, builds, starts a
 # private PostgreSQL with the demo data, a local SMTP sink (unless

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # scripts/stop.sh - ends what scripts/run.sh started (same HYDRA_STATE_DIR).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # scripts/test.sh - the one command that runs every test on a fresh Debian 12
 # machine, as root: installs what is missing, builds a copy of the tree,
 # starts a private PostgreSQL, and runs the parts below. Every part's tests
@@ -120,7 +121,7 @@ if want unit; then
         tail -n 40 "$WORK/unit-build.log" >&2
         count_failure unit "unit tests did not build (make check)"
     fi
-    read -r -a utests <<<"$(cd "$TREE" && make -s print-check-tests)"
+    mapfile -t utests < <(cd "$TREE" && make -s --no-print-directory print-check-tests)
     have=0
     for t in "${utests[@]}"; do [[ $t == tests/unit/test_* ]] && have=$((have + 1)); done
     want_n=$(find "$TREE/tests/unit" -maxdepth 1 -name 'test_*.c' | wc -l)

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- 001: the HydraCore tables the module shares with the platform
 -- (CONTRACT section 3), as the platform defines them.
 CREATE EXTENSION IF NOT EXISTS pgcrypto;

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- 002: what the signup module adds: uniqueness the module relies on,
 -- verification codes (HMAC only), refresh token ids (hashed), and the
 -- per-address mail log behind HydraSignupMailsPerHour.

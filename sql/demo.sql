@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- demo.sql: demo data for running and testing the module; applied by
 -- `scripts/migrate.sh PORT --demo` after the migrations, in one transaction.
 -- Idempotent: re-running it restores the demo tenant, plans and nodes to

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- sql/reclaim.sql - give back the node slots of pending signups that were
 -- never verified, for every tenant at once (the module does the same per
 -- tenant whenever a signup finds no free slot). Safe to run from cron while

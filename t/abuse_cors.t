@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # CORS and caching (issue 6, "Abuse protection"): the module answers the
 # preflight itself; Access-Control-Allow-Origin is echoed only for an
 # allowed origin (exact match), always with Vary: Origin; signup and verify

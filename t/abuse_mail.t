@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Mail bombing (issue 6, "Abuse protection"): nobody can use the signup
 # endpoint to flood an inbox. On top of the resend interval, at most
 # HydraSignupMailsPerHour codes go to one address; past that 429 and no

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # HydraSignupRateLimitCache memcache:HOST:PORT: two httpd "hosts" (two
 # instances with the same ServerName, as behind a load balancer) count one
 # client's signups in one memcached, so the limit holds across hosts; a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Per-client rate limits (issue 6, "Abuse protection"): signup and verify
 # over the limit get 429 + Retry-After + a JSON detail and cause no database
 # work at all (not even with PostgreSQL down); the counters are shared by

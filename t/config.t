@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # `httpd -t` refuses every bad directive value with a message naming the
 # directive and the value, and accepts a good configuration.
 use strict;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # `httpd -t` and the JWT keys (CONTRACT.md section 6): keys are loaded when
 # the configuration is read, and a key that cannot sign with the configured
 # algorithm is refused with HydraSignupJWTKeyFile, the path, the reason and

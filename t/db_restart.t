@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The database goes away and comes back: 503 JSON with a log line while it
 # is down, 200 again afterwards without restarting httpd.
 use strict;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The whole mission end to end, every part real: a signup through httpd and
 # the module, the message queued in the spool, delivered by the real
 # hydra-signup-mailer to a real SMTP server, the code read from the received

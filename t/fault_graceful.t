@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # `apachectl graceful` (SIGUSR1 to the httpd parent) twice in the middle of
 # a stream of signups from 8 parallel clients (issue 6, "Faults"): no
 # request fails - every answer is 201 - nothing is lost, and the new

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # PostgreSQL killed (SIGKILL, as a crash) in the middle of a stream of
 # signups from 8 parallel clients (issue 6, "Faults"): every request gets
 # an answer, 201 or 503, none hangs; after the restart the invariants hold

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The connection pool exhausted (issue 6, "Faults"): vhost_pool has
 # DBDMax 2 per child against 10 threads per child, and 12 parallel clients
 # (6x DBDMax). Every request is answered (201 or 503) within a bounded time,

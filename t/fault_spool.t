@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The mail spool fails (issue 6, "Faults"; DESIGN.md failure matrix):
 #  - its file system is full (a 256 KiB tmpfs that scripts/test.sh mounts;
 #    skipped where mount is not permitted): 503, nothing committed (no

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Portal tokens (CONTRACT.md section 5) for HS256, RS256, ES256 and EdDSA,
 # verified by Crypt::JWT with the key alone and through GET jwks.json:
 # every header member and claim, and a changed byte is refused.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # GET <location>/openapi.json: the OpenAPI 3.1 document of the endpoints,
 # with the constraints the validator enforces.
 use strict;

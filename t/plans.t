@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # GET /v1/public/signup/plans/{tenant_slug} against the real database.
 use strict;
 use warnings FATAL => 'all';

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Routing inside the handler: methods, sub-paths, JSON errors.
 use strict;
 use warnings FATAL => 'all';

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # POST /v1/public/signup: every row of CONTRACT section 1's signup table,
 # against the real database, with the rows and spool files it leaves.
 use strict;

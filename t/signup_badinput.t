@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Hostile and broken signup bodies: each gets a clean 4xx JSON answer and
 # leaves the database and the spool exactly as they were; SQL-looking
 # strings in otherwise valid signups are stored verbatim.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Parallel signups: a node never takes more than its capacity, with one
 # httpd and with two httpd instances sharing the database; parallel
 # signups with one company name get distinct site labels.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Signup when the database fails: unreachable (503 JSON + log line, then
 # recovery without restarting httpd), a statement failing inside the
 # transaction and a failing COMMIT (503, nothing written, no mail).

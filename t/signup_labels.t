@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Site labels when many customers share a company name: the plain label
 # first, then one past the highest numbered label in use, never "no label".
 use strict;

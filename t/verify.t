@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # POST /v1/public/signup/verify: every row of CONTRACT.md section 1 against
 # the real database, codes taken from the mails the signups queue.
 use strict;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # POST /v1/public/signup/verify under concurrency (DESIGN.md invariant 4):
 # one winner for one code, and never more than MaxAttempts comparisons.
 use strict;

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """smtp-sink.py - a small SMTP server for hydra-signup-mailer's tests and the
 README's run command. Saves every accepted message byte for byte (the DATA
 content after dot-unstuffing: aiosmtpd's envelope.original_content) as one

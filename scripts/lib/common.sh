@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
 # scripts/lib/common.sh - what the run and test commands share: installing
 # the Debian packages, building the tree, making keys and secrets.

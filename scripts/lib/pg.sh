@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
 # scripts/lib/pg.sh — a private, throw-away PostgreSQL for running and testing
 # mod_hydra_signup. Source it (works under `set -euo pipefail`):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 package HydraTest;
 # Shared helpers for the Apache::Test suite: the database (DBD::Pg, the
 # same PostgreSQL the module uses), test tenants, JSON requests.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Byte-for-byte delivery, the envelope (recipient from To, sender from
 # --from only), inotify pick-up, --from required, clean SIGTERM.
 use strict;

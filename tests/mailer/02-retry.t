@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # A 4xx answer, then retried and delivered; the SMTP server down, then up.
 use strict;
 use warnings;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # 5xx answers and too-old or unusable messages go to the dead letters.
 use strict;
 use warnings;

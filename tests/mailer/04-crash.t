@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # SIGKILL in the middle of a queue of 200, at a moment the test chooses:
 # the sink holds message 100 in DATA, so the sender is killed while it holds
 # that message in cur/. After a restart the claim is recovered and every

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Two senders on one spool: each message is claimed by exactly one of them.
 use strict;
 use warnings;

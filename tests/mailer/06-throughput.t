@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # 1,000 queued messages drained with --once.
 use strict;
 use warnings;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # STARTTLS (required, against a server with and without it) and AUTH from a
 # file.
 use strict;

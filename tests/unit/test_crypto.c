@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_crypto.c - unit tests for src/crypto.c (hs_crypto.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_json.c - hs_json: body parsing and the FastAPI error shapes.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_jwt.c - unit tests for src/jwt.c (hs_jwt.h): RFC 7515 A.1 and
  * RFC 8037 A.3/A.4 known answers, RS256/ES256/EdDSA sign + verify with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_mail.c - unit tests for src/mail.c (hs_mail.h).
  */

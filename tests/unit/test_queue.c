@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_queue.c - unit tests for the sender's spool logic (src/queue.c) and
  * the message helpers of src/smtp.c, on a temporary directory.

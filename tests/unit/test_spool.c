@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_spool.c - unit tests for src/spool.c (hs_spool.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_validate.c - hs_validate: code-point lengths, email addresses as
  * python email-validator 2.1 judges them, the request models.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * unit_main.h - the main() every Check unit test shares: APR up, the
  * suite run with Check's normal output, exit status 1 on a failure.

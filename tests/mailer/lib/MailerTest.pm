@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 package MailerTest;
 # Helpers for the hydra-signup-mailer tests: temp spools, queued messages,
 # the SMTP sink (tools/smtp-sink.py) and the sender as child processes.

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * utf8.c - strict UTF-8 decoding (see hs_utf8.h).
+ */
+#include "hs_utf8.h"
+
+size_t hs_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
+{
+    unsigned char c = s[0];
+    unsigned char lo = 0x80, hi = 0xBF;
+    size_t len, i;
+    uint32_t v;
+
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        v = c & 0x1F;
+    }
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        v = c & 0x0F;
+        if (c == 0xE0) {
+            lo = 0xA0;
+        }
+        else if (c == 0xED) {
+            hi = 0x9F;
+        }
+    }
+    else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        v = c & 0x07;
+        if (c == 0xF0) {
+            lo = 0x90;
+        }
+        else if (c == 0xF4) {
+            hi = 0x8F;
+        }
+    }
+    else {
+        return 0;
+    }
+    if (n < len || s[1] < lo || s[1] > hi) {
+        return 0;
+    }
+    for (i = 1; i < len; i++) {
+        if (s[i] < 0x80 || s[i] > 0xBF) {
+            return 0;
+        }
+        v = (v << 6) | (s[i] & 0x3F);
+    }
+    *cp = v;
+    return len;
+}
+
+long hs_utf8_length(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    long count = 0;
+
+    while (i < len) {
+        uint32_t cp;
+        size_t n = hs_utf8_decode(u + i, len - i, &cp);
+
+        if (n == 0) {
+            return -1;
+        }
+        i += n;
+        count++;
+    }
+    return count;
+}

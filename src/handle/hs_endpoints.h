@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * hs_endpoints.h - the handler's routes and the endpoints behind them.
+ * Each endpoint sends its whole answer and returns what the handler
+ * returns.
+ */
+#ifndef HS_ENDPOINTS_H
+#define HS_ENDPOINTS_H
+
+#include "httpd.h"
+
+#include "hs_config.h"
+
+/* The "hydra-signup" content handler: routing relative to <Location>. */
+int hs_handler(request_rec *r);
+
+/* GET {location}/plans/{tenant_slug} */
+int hs_plans_handle(request_rec *r, const hs_dir_cfg *cfg, const char *slug);
+
+/* POST {location} */
+int hs_signup_handle(request_rec *r, const hs_dir_cfg *cfg);
+
+/* POST {location}/verify */
+int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg);
+
+/* GET {location}/jwks.json */
+int hs_jwks_handle(request_rec *r, const hs_dir_cfg *cfg);
+
+/* GET {location}/openapi.json */
+int hs_openapi_handle(request_rec *r, const hs_dir_cfg *cfg);
+
+/* CORS: adds the headers for an allowed Origin (and Vary: Origin). */
+void hs_cors_headers(request_rec *r, const hs_dir_cfg *cfg);
+
+#endif /* HS_ENDPOINTS_H */

@@ -1,0 +1,522 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * signup.c - POST {location}: create a pending customer, place it on one of
+ * the tenant's shared nodes, store a hashed code and queue the email.
+ *
+ * One transaction (DESIGN.md "POST signup"), in this order so that the node
+ * row's lock - the throughput limit of a busy tenant - is held for one
+ * statement and the COMMIT only:
+ *
+ *   context (tenant, plan, existing customer, mail counters)  1 round trip
+ *   INSERT customer (pending, no node yet; label retried on a clash)
+ *   INSERT/UPDATE code (HMAC), INSERT mail log
+ *   write the message to spool tmp/ and fsync it
+ *   take a slot + assign the node                             (row lock)
+ *   COMMIT, then rename tmp/ -> new/
+ *
+ * Any failure before COMMIT rolls back and removes the tmp/ file: nothing
+ * half-written, no mail for a signup that does not exist.
+ */
+#include <string.h>
+
+#include "httpd.h"
+#include "http_log.h"
+#include "http_protocol.h"
+
+#include <apr_strings.h>
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+
+#include "hs_config.h"
+#include "hs_crypto.h"
+#include "hs_db.h"
+#include "hs_endpoints.h"
+#include "hs_http.h"
+#include "hs_json.h"
+#include "hs_log.h"
+#include "hs_mail.h"
+#include "hs_ratelimit.h"
+#include "hs_sitelabel.h"
+#include "hs_spool.h"
+#include "hs_validate.h"
+
+APLOG_USE_MODULE(hydra_signup);
+
+#define MSG_OK "Check your email to get started"
+#define MSG_UNAVAILABLE "Service temporarily unavailable"
+#define MSG_NO_CAPACITY "No shared hosting capacity available"
+#define MSG_EXISTS "An account with this email address already exists"
+#define MSG_RESEND "A verification code was sent recently; try again later"
+#define MSG_MAIL_LIMIT                                                         \
+    "Too many verification emails for this address; try again later"
+#define MAX_LABEL_TRIES 200
+#define SLOT_TRIES 3
+#define NO_CAPACITY_RETRY 300
+#define UNAVAILABLE_RETRY 5
+
+/* columns of HS_Q_TENANT */
+enum {
+    C_TENANT_ID,
+    C_DOMAIN,
+    C_ENABLED,
+    C_PLAN_OK,
+    C_CUST_ID,
+    C_CUST_STATUS,
+    C_CUST_SITE,
+    C_CODE_AGE,
+    C_MAILS_HOUR,
+    C_MAIL_WINDOW_LEFT,
+    C_LAST_MAIL_AGE
+};
+
+typedef struct {
+    request_rec *r;
+    const hs_dir_cfg *cfg;
+    hs_signup_req req;
+    hs_db *db;
+    hs_spool_msg *msg;
+    const char **ctx;     /* the context row */
+    const char *customer; /* id */
+    const char *site_url;
+} signup;
+
+static long num(const char *v, long dflt)
+{
+    return v ? (long)apr_atoi64(v) : dflt;
+}
+
+/* Rolls back, removes the queued message, and answers. */
+static int fail(signup *s, int status, const char *text, long retry)
+{
+    if (s->db) {
+        hs_db_end(s->db, 0);
+    }
+    if (s->msg) {
+        hs_spool_discard(s->msg);
+        s->msg = NULL;
+    }
+    return retry > 0 ? hs_send_retry(s->r, status, text, retry)
+                     : hs_send_detail(s->r, status, text);
+}
+
+static int unavailable(signup *s)
+{
+    return fail(s, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE,
+                UNAVAILABLE_RETRY);
+}
+
+/* A RFC 4122 v4 shaped id from an HMAC: the same for the same address, so
+ * a concealed answer looks like a pending signup's (same id each time). */
+static const char *conceal_id(signup *s)
+{
+    const char *msg = apr_pstrcat(s->r->pool, "conceal:", s->ctx[C_TENANT_ID],
+                                  ":", s->req.email, NULL);
+    const char *h =
+        hs_hmac_sha256_hex(s->r->pool, hs_cfg_code_secret(s->cfg)->data,
+                           hs_cfg_code_secret(s->cfg)->len, msg, strlen(msg));
+    char *id;
+    if (!h) {
+        return NULL;
+    }
+    id = apr_psprintf(s->r->pool, "%.8s-%.4s-4%.3s-%c%.3s-%.12s", h, h + 8,
+                      h + 13, "89ab"[h[16] % 4], h + 17, h + 20);
+    return id;
+}
+
+/* Renders the mail of kind and writes it to the spool's tmp/ (fsync'd). */
+static const char *queue_mail(signup *s, hs_mail_kind kind, const char *code)
+{
+    request_rec *r = s->r;
+    hs_mail_vars v;
+    const char *text, *err;
+    size_t len;
+    long ttl = hs_cfg_code_ttl(s->cfg);
+
+    memset(&v, 0, sizeof(v));
+    v.from = hs_cfg_mail_from(s->cfg);
+    v.to = hs_email_ascii_domain(r->pool, s->req.email); /* SMTP needs ASCII */
+    v.code = code;
+    v.company = s->req.company_name;
+    v.site_url = s->site_url;
+    v.expiry_minutes = (int)((ttl + 59) / 60);
+    v.hostname =
+        r->server->server_hostname ? r->server->server_hostname : "localhost";
+    v.now = (long long)apr_time_sec(r->request_time);
+    if ((err = hs_mail_render(r->pool, hs_cfg_template(s->cfg, kind), &v, &text,
+                              &len))) {
+        return apr_pstrcat(r->pool, "rendering the mail failed: ", err, NULL);
+    }
+    if ((err = hs_spool_write(r->pool, hs_cfg_spool_dir(s->cfg), text, len,
+                              &s->msg))) {
+        s->msg = NULL;
+        return apr_pstrcat(r->pool, "writing to the spool failed: ", err, NULL);
+    }
+    return NULL;
+}
+
+/* COMMIT, then publish the queued mail; answers 201. */
+static int commit_and_answer(signup *s, const char *customer_id)
+{
+    request_rec *r = s->r;
+    json_object *o;
+    const char *err;
+
+    if (hs_db_end(s->db, 1)) {
+        s->db = NULL; /* already ended */
+        return unavailable(s);
+    }
+    s->db = NULL;
+    if (s->msg && (err = hs_spool_publish(s->msg))) {
+        /* the signup exists; a new signup request mails a fresh code */
+        ap_log_rerror(APLOG_MARK, APLOG_CRIT, 0, r,
+                      HSLOGNO(00501) "committed signup %s, but its mail "
+                                     "could not be moved into new/: %s",
+                      customer_id, err);
+    }
+    s->msg = NULL;
+    o = hs_json_pool_own(r->pool, json_object_new_object());
+    json_object_object_add(o, "customer_id",
+                           json_object_new_string(customer_id));
+    json_object_object_add(o, "message", json_object_new_string(MSG_OK));
+    json_object_object_add(o, "site_url", json_object_new_string(s->site_url));
+    return hs_send_json(r, HTTP_CREATED, hs_json_to_string(r->pool, o));
+}
+
+/* Stores a new code for customer (voiding any old one) and queues its
+ * mail. Returns NULL, or "resend" when a code went out too recently, or an
+ * error text (logged by the caller). */
+static const char *new_code(signup *s, const char *customer)
+{
+    request_rec *r = s->r;
+    char code[HS_CODE_LEN + 1];
+    const char *mac, *args[4], *err;
+    hs_db_result res;
+    char *msg;
+
+    if (hs_code_generate(code)) {
+        return "the random number generator failed";
+    }
+    msg = apr_pstrcat(r->pool, customer, ":", code, NULL);
+    mac = hs_hmac_sha256_hex(r->pool, hs_cfg_code_secret(s->cfg)->data,
+                             hs_cfg_code_secret(s->cfg)->len, msg, strlen(msg));
+    OPENSSL_cleanse(msg, strlen(msg));
+    if (!mac) {
+        OPENSSL_cleanse(code, sizeof(code));
+        return "HMAC failed";
+    }
+    args[0] = customer;
+    args[1] = mac;
+    args[2] = apr_ltoa(r->pool, hs_cfg_code_ttl(s->cfg));
+    args[3] = apr_ltoa(r->pool, hs_cfg_resend_interval(s->cfg));
+    err = NULL;
+    if (hs_db_select(s->db, HS_Q_UPSERT_CODE, &res, 4, args)) {
+        err = "database";
+    }
+    else if (res.nrows == 0) {
+        err = "resend";
+    }
+    else {
+        args[0] = s->ctx[C_TENANT_ID];
+        args[1] = s->req.email;
+        if (hs_db_exec(s->db, HS_Q_MAIL_LOG, NULL, 2, args)) {
+            err = "database";
+        }
+        else {
+            err = queue_mail(s, HS_MAIL_VERIFY, code);
+        }
+    }
+    /* the code lives on only in the queued message */
+    OPENSSL_cleanse(code, sizeof(code));
+    return err;
+}
+
+static int code_failed(signup *s, const char *why)
+{
+    if (!strcmp(why, "resend")) {
+        return fail(s, HTTP_TOO_MANY_REQUESTS, MSG_RESEND,
+                    hs_cfg_resend_interval(s->cfg));
+    }
+    if (strcmp(why, "database")) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, s->r,
+                      HSLOGNO(00301) "signup aborted: %s", why);
+    }
+    return unavailable(s);
+}
+
+static const char *site_url_for(signup *s, int n)
+{
+    return apr_pstrcat(s->r->pool, "https://",
+                       hs_site_label(s->r->pool, s->req.company_name, n), ".",
+                       s->ctx[C_DOMAIN], NULL);
+}
+
+/* After the plain label is taken: the suffix to try next (one past the
+ * highest in use), or 2 when that cannot be told. */
+static int label_hint(signup *s)
+{
+    const char *base = hs_site_label(s->r->pool, s->req.company_name, 1);
+    const char *prefix = apr_pstrcat(s->r->pool, "https://", base, "-", NULL);
+    const char *suffix = apr_pstrcat(s->r->pool, ".", s->ctx[C_DOMAIN], NULL);
+    const char *args[7] = {prefix, prefix, suffix, s->ctx[C_TENANT_ID],
+                           prefix, suffix, suffix};
+    hs_db_result res;
+    long n;
+
+    if (hs_db_select(s->db, HS_Q_LABEL_NEXT, &res, 7, args) || res.nrows != 1 ||
+        !res.rows[0][0]) {
+        return 2;
+    }
+    n = (long)apr_atoi64(res.rows[0][0]);
+    return n >= 2 && n < 1000000000 ? (int)n : 2;
+}
+
+/* The site_url a new signup with this company name would get now (the
+ * first label not taken in the tenant), without taking it; NULL on error. */
+static const char *first_free_site_url(signup *s)
+{
+    const char *args[2];
+    hs_db_result res;
+    int n, tries;
+
+    args[0] = s->ctx[C_TENANT_ID];
+    for (n = 1, tries = 0; tries < MAX_LABEL_TRIES; tries++) {
+        args[1] = site_url_for(s, n);
+        if (hs_db_select(s->db, HS_Q_SITE_TAKEN, &res, 2, args)) {
+            return NULL;
+        }
+        if (res.nrows == 0) {
+            return args[1];
+        }
+        n = n == 1 ? label_hint(s) : n + 1;
+    }
+    return NULL;
+}
+
+/* The address belongs to an active customer. */
+static int existing_active(signup *s)
+{
+    const char *id, *why, *args[2];
+    long last = num(s->ctx[C_LAST_MAIL_AGE], -1);
+
+    if (!hs_cfg_conceal(s->cfg)) {
+        return fail(s, HTTP_CONFLICT, MSG_EXISTS, 0);
+    }
+    /* concealed: answer as for a pending signup, mail the owner instead */
+    if (last >= 0 && last < hs_cfg_resend_interval(s->cfg)) {
+        return fail(s, HTTP_TOO_MANY_REQUESTS, MSG_RESEND,
+                    hs_cfg_resend_interval(s->cfg) - last);
+    }
+    if (!(id = conceal_id(s))) {
+        return unavailable(s);
+    }
+    /* the site_url the visitor's own company name would get from a real
+     * signup: the owner's would tell who the customer is, and a label
+     * that is taken would tell that this is no real signup */
+    if (!(s->site_url = first_free_site_url(s))) {
+        return unavailable(s);
+    }
+    args[0] = s->ctx[C_TENANT_ID];
+    args[1] = s->req.email;
+    if (hs_db_exec(s->db, HS_Q_MAIL_LOG, NULL, 2, args)) {
+        return unavailable(s);
+    }
+    if ((why = queue_mail(s, HS_MAIL_EXISTS, NULL))) {
+        return code_failed(s, why);
+    }
+    return commit_and_answer(s, id);
+}
+
+/* The address has a pending signup: same customer, fresh code. */
+static int existing_pending(signup *s)
+{
+    const char *why;
+    long age = num(s->ctx[C_CODE_AGE], -1);
+    long resend = hs_cfg_resend_interval(s->cfg);
+
+    if (age >= 0 && age < resend) {
+        return fail(s, HTTP_TOO_MANY_REQUESTS, MSG_RESEND, resend - age);
+    }
+    s->customer = s->ctx[C_CUST_ID];
+    s->site_url = s->ctx[C_CUST_SITE];
+    if ((why = new_code(s, s->customer))) {
+        return code_failed(s, why);
+    }
+    return commit_and_answer(s, s->customer);
+}
+
+/* Inserts the pending customer under the first free site label. Returns 0,
+ * 1 when the address was taken meanwhile, -1 on error. */
+static int insert_customer(signup *s)
+{
+    request_rec *r = s->r;
+    char id[37];
+    const char *args[6], *by_email[2];
+    hs_db_result res;
+    int n, tries;
+
+    if (hs_uuid4(id)) {
+        return -1;
+    }
+    s->customer = apr_pstrdup(r->pool, id);
+    args[0] = s->customer;
+    args[1] = s->ctx[C_TENANT_ID];
+    args[2] = s->req.company_name;
+    args[3] = s->req.email;
+    args[4] = s->req.plan;
+    for (n = 1, tries = 0; tries < MAX_LABEL_TRIES; tries++) {
+        s->site_url = site_url_for(s, n);
+        args[5] = s->site_url;
+        if (hs_db_select(s->db, HS_Q_INSERT_CUSTOMER, &res, 6, args)) {
+            return -1;
+        }
+        if (res.nrows == 1) {
+            return 0;
+        }
+        /* a conflict: the address (a concurrent signup won) or the label */
+        by_email[0] = s->ctx[C_TENANT_ID];
+        by_email[1] = s->req.email;
+        if (hs_db_select(s->db, HS_Q_CUSTOMER_BY_EMAIL, &res, 2, by_email)) {
+            return -1;
+        }
+        if (res.nrows > 0) {
+            return 1;
+        }
+        /* the label: jump past the highest in use, then step (races) */
+        n = n == 1 ? label_hint(s) : n + 1;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  HSLOGNO(00302) "no free site label for a company name "
+                                 "after %d tries",
+                  MAX_LABEL_TRIES);
+    return -1;
+}
+
+/* Takes one slot for s->customer. 1 taken, 0 no capacity, -1 error. */
+static int take_slot(signup *s)
+{
+    const char *label = hs_cfg_placement(s->cfg) == HS_PLACE_FILL
+                            ? HS_Q_TAKE_SLOT_FILL
+                            : HS_Q_TAKE_SLOT_SPREAD;
+    const char *args[2] = {s->ctx[C_TENANT_ID], s->customer};
+    const char *ttl = apr_ltoa(s->r->pool, hs_cfg_pending_ttl(s->cfg));
+    const char *reclaim[3] = {s->ctx[C_TENANT_ID], ttl, ttl};
+    hs_db_result res;
+    int i;
+
+    for (i = 0; i < SLOT_TRIES; i++) {
+        if (hs_db_select(s->db, label, &res, 2, args)) {
+            return -1;
+        }
+        if (res.nrows == 1) {
+            return 1;
+        }
+        /* the chosen node filled up while we waited for it, or all are
+         * full: let expired pending signups go, then look again */
+        if (i == 0 && hs_db_exec(s->db, HS_Q_RECLAIM, NULL, 3, reclaim)) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int new_signup(signup *s)
+{
+    const char *why;
+    int rc;
+
+    rc = insert_customer(s);
+    if (rc < 0) {
+        return unavailable(s);
+    }
+    if (rc == 1) {
+        /* a concurrent signup with this address just committed */
+        return fail(s, HTTP_TOO_MANY_REQUESTS, MSG_RESEND,
+                    hs_cfg_resend_interval(s->cfg));
+    }
+    if ((why = new_code(s, s->customer))) {
+        return code_failed(s, why);
+    }
+    rc = take_slot(s);
+    if (rc < 0) {
+        return unavailable(s);
+    }
+    if (rc == 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, s->r,
+                      HSLOGNO(00303) "tenant %s has no free slot on any "
+                                     "active shared node: signup refused",
+                      s->req.tenant_slug);
+        return fail(s, HTTP_SERVICE_UNAVAILABLE, MSG_NO_CAPACITY,
+                    NO_CAPACITY_RETRY);
+    }
+    return commit_and_answer(s, s->customer);
+}
+
+int hs_signup_handle(request_rec *r, const hs_dir_cfg *cfg)
+{
+    signup s;
+    json_object *body;
+    hs_errors *errs;
+    hs_db_result res;
+    const char *args[7];
+    long limit_left;
+
+    memset(&s, 0, sizeof(s));
+    s.r = r;
+    s.cfg = cfg;
+
+    if (hs_ratelimit(r, cfg, HS_RATE_SIGNUP)) {
+        return OK;
+    }
+    hs_read_json(r, cfg, &body);
+    if (!body) {
+        return OK;
+    }
+    errs = hs_errors_make(r->pool);
+    if (hs_signup_req_read(r->pool, body, &s.req, errs)) {
+        return hs_send_errors(r, errs);
+    }
+    if (!hs_cfg_serves(cfg, s.req.tenant_slug)) {
+        return hs_send_detail(r, HTTP_NOT_FOUND, "Tenant not found");
+    }
+    if (!(s.db = hs_db_acquire(r)) || hs_db_begin(s.db)) {
+        s.db = NULL;
+        return unavailable(&s);
+    }
+    /* serialise with other signups of this address (mail budget) */
+    args[0] = s.req.tenant_slug;
+    args[1] = s.req.email;
+    if (hs_db_select(s.db, HS_Q_ADDRESS_LOCK, NULL, 2, args)) {
+        return unavailable(&s);
+    }
+    args[0] = s.req.plan;
+    args[1] = args[2] = args[3] = args[4] = s.req.email;
+    args[5] = s.req.tenant_slug;
+    if (hs_db_select(s.db, HS_Q_TENANT, &res, 6, args)) {
+        return unavailable(&s);
+    }
+    if (res.nrows == 0 || !hs_db_true(res.rows[0][C_ENABLED])) {
+        return fail(&s, HTTP_NOT_FOUND, "Tenant not found", 0);
+    }
+    s.ctx = res.rows[0];
+    if (!hs_db_true(s.ctx[C_PLAN_OK])) {
+        hs_errors_add(errs, "plan", "value_error",
+                      apr_psprintf(r->pool,
+                                   "Value error, plan '%s' is not offered "
+                                   "by this tenant",
+                                   s.req.plan));
+        hs_db_end(s.db, 0);
+        return hs_send_errors(r, errs);
+    }
+    /* the per-address mail budget (HydraSignupMailsPerHour) */
+    if (num(s.ctx[C_MAILS_HOUR], 0) >= hs_cfg_mails_per_hour(cfg)) {
+        limit_left = num(s.ctx[C_MAIL_WINDOW_LEFT], 3600);
+        return fail(&s, HTTP_TOO_MANY_REQUESTS, MSG_MAIL_LIMIT,
+                    limit_left > 0 ? limit_left : 1);
+    }
+    if (s.ctx[C_CUST_ID]) {
+        return s.ctx[C_CUST_STATUS] && !strcmp(s.ctx[C_CUST_STATUS], "active")
+                   ? existing_active(&s)
+                   : existing_pending(&s);
+    }
+    return new_signup(&s);
+}

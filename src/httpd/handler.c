@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * handler.c - the "hydra-signup" content handler: finds the path below the
+ * <Location> the handler is enabled in, and routes
+ *
+ *   POST   /                      signup
+ *   GET    /plans/{tenant_slug}   plans
+ *   POST   /verify                verify
+ *   GET    /jwks.json             public keys
+ *   GET    /openapi.json          the OpenAPI document
+ *   OPTIONS any of these          CORS preflight
+ *
+ * A wrong method is 405 with Allow; anything else is a JSON 404.
+ */
+#include <string.h>
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+
+#include <apr_strings.h>
+
+#include "hs_config.h"
+#include "hs_endpoints.h"
+#include "hs_http.h"
+#include "hs_log.h"
+
+APLOG_USE_MODULE(hydra_signup);
+
+typedef enum { R_NONE, R_SIGNUP, R_PLANS, R_VERIFY, R_JWKS, R_OPENAPI } route;
+
+/* The part of r->uri below the <Location> prefix (r->uri has been
+ * normalised by httpd: no "..", no "//"). */
+static const char *subpath(request_rec *r)
+{
+    core_dir_config *d = ap_get_core_module_config(r->per_dir_config);
+    const char *loc = d ? d->d : NULL;
+    apr_size_t n;
+
+    if (!loc || d->d_is_fnmatch || d->r) {
+        /* a regex or wildcard Location: route on the last segments */
+        const char *p = strstr(r->uri, "/plans/");
+        if (p) {
+            return p;
+        }
+        p = strrchr(r->uri, '/');
+        return p && (!strcmp(p, "/verify") || !strcmp(p, "/jwks.json") ||
+                     !strcmp(p, "/openapi.json"))
+                   ? p
+                   : "";
+    }
+    n = strlen(loc);
+    while (n > 0 && loc[n - 1] == '/') {
+        n--;
+    }
+    if (strncmp(r->uri, loc, n)) {
+        return NULL;
+    }
+    return r->uri + n;
+}
+
+static route match(const char *sub, const char **slug)
+{
+    *slug = NULL;
+    if (!*sub || !strcmp(sub, "/")) {
+        return R_SIGNUP;
+    }
+    if (!strcmp(sub, "/verify")) {
+        return R_VERIFY;
+    }
+    if (!strcmp(sub, "/jwks.json")) {
+        return R_JWKS;
+    }
+    if (!strcmp(sub, "/openapi.json")) {
+        return R_OPENAPI;
+    }
+    if (!strncmp(sub, "/plans/", 7) && sub[7] && !strchr(sub + 7, '/')) {
+        *slug = sub + 7;
+        return R_PLANS;
+    }
+    return R_NONE;
+}
+
+int hs_handler(request_rec *r)
+{
+    const hs_dir_cfg *cfg;
+    const char *sub, *slug;
+    route rt;
+    int want;
+
+    if (!r->handler || strcmp(r->handler, "hydra-signup")) {
+        return DECLINED;
+    }
+    cfg = ap_get_module_config(r->per_dir_config, &hydra_signup_module);
+    sub = subpath(r);
+    rt = sub ? match(sub, &slug) : R_NONE;
+    if (rt == R_NONE) {
+        return hs_send_detail(r, HTTP_NOT_FOUND, "Not Found");
+    }
+    want = (rt == R_SIGNUP || rt == R_VERIFY) ? M_POST : M_GET;
+    r->allowed = (AP_METHOD_BIT << want) | (AP_METHOD_BIT << M_OPTIONS);
+
+    hs_cors_headers(r, cfg);
+    if (r->method_number == M_OPTIONS) {
+        /* preflight (or a plain OPTIONS): the Allow header says it all */
+        apr_table_setn(r->headers_out, "Allow",
+                       want == M_POST ? "POST, OPTIONS" : "GET, HEAD, OPTIONS");
+        if (apr_table_get(r->headers_in, "Access-Control-Request-Method") &&
+            apr_table_get(r->headers_out, "Access-Control-Allow-Origin")) {
+            apr_table_setn(r->headers_out, "Access-Control-Allow-Methods",
+                           want == M_POST ? "POST, OPTIONS" : "GET, OPTIONS");
+            apr_table_setn(r->headers_out, "Access-Control-Allow-Headers",
+                           "Content-Type");
+            apr_table_setn(r->headers_out, "Access-Control-Max-Age", "600");
+        }
+        r->status = HTTP_NO_CONTENT;
+        return OK;
+    }
+    if (r->method_number != want) {
+        apr_table_setn(r->headers_out, "Allow",
+                       want == M_POST ? "POST, OPTIONS" : "GET, HEAD, OPTIONS");
+        return hs_send_detail(r, HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed");
+    }
+
+    switch (rt) {
+        case R_SIGNUP:
+            apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+            return hs_signup_handle(r, cfg);
+        case R_VERIFY:
+            apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+            return hs_verify_handle(r, cfg);
+        case R_PLANS:
+            return hs_plans_handle(r, cfg, slug);
+        case R_JWKS:
+            return hs_jwks_handle(r, cfg);
+        case R_OPENAPI:
+            return hs_openapi_handle(r, cfg);
+        default:
+            return hs_send_detail(r, HTTP_NOT_FOUND, "Not Found");
+    }
+}
+
+void hs_cors_headers(request_rec *r, const hs_dir_cfg *cfg)
+{
+    const char *origin = apr_table_get(r->headers_in, "Origin");
+    if (!hs_cfg_cors_origins(cfg)) {
+        return;
+    }
+    apr_table_mergen(r->headers_out, "Vary", "Origin");
+    if (origin && hs_cfg_cors_allowed(cfg, origin)) {
+        apr_table_setn(r->headers_out, "Access-Control-Allow-Origin",
+                       apr_pstrdup(r->pool, origin));
+    }
+}

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * hs_db.h - the database through mod_dbd: every SQL statement the module
+ * runs, registered as a prepared statement at configuration time under a
+ * unique label, and small helpers that acquire a pooled connection, run a
+ * statement with text parameters, and keep transactions paired.
+ */
+#ifndef HS_DB_H
+#define HS_DB_H
+
+#include "httpd.h"
+#include <apr_dbd.h>
+
+#include "mod_dbd.h"
+
+/* statement labels */
+#define HS_Q_PLANS "hydra_signup_plans"
+#define HS_Q_TENANT "hydra_signup_tenant"
+#define HS_Q_ADDRESS_LOCK "hydra_signup_address_lock"
+#define HS_Q_PLAN_OK "hydra_signup_plan_ok"
+#define HS_Q_CUSTOMER_BY_EMAIL "hydra_signup_customer_by_email"
+#define HS_Q_SITE_TAKEN "hydra_signup_site_taken"
+#define HS_Q_LABEL_NEXT "hydra_signup_label_next"
+#define HS_Q_TAKE_SLOT_SPREAD "hydra_signup_take_slot_spread"
+#define HS_Q_TAKE_SLOT_FILL "hydra_signup_take_slot_fill"
+#define HS_Q_INSERT_CUSTOMER "hydra_signup_insert_customer"
+#define HS_Q_UPSERT_CODE "hydra_signup_upsert_code"
+#define HS_Q_MAIL_COUNT "hydra_signup_mail_count"
+#define HS_Q_MAIL_LOG "hydra_signup_mail_log"
+#define HS_Q_RECLAIM "hydra_signup_reclaim"
+#define HS_Q_VERIFY_LOCK "hydra_signup_verify_lock"
+#define HS_Q_VERIFY_ATTEMPT "hydra_signup_verify_attempt"
+#define HS_Q_VERIFY_VOID "hydra_signup_verify_void"
+#define HS_Q_VERIFY_DECOY "hydra_signup_verify_decoy"
+#define HS_Q_ACTIVATE "hydra_signup_activate"
+#define HS_Q_INSERT_REFRESH "hydra_signup_insert_refresh"
+
+/* Registers every statement for every server (post_config, before
+ * mod_dbd's own post_config). */
+void hs_db_register(server_rec *s);
+
+/* Looks up mod_dbd's optional functions; 0 when mod_dbd is loaded. */
+int hs_db_init_functions(void);
+
+/* A pooled connection held for one request (released with r->pool). */
+typedef struct hs_db hs_db;
+
+/*
+ * Acquires a connection for r, or NULL with a log line. A connection that
+ * libpq re-established since its statements were prepared (the database
+ * restarted) gets them prepared again, so recovery needs no httpd restart.
+ */
+hs_db *hs_db_acquire(request_rec *r);
+
+/* A boolean column as PostgreSQL prints it ("t"/"true"); NULL is false. */
+int hs_db_true(const char *v);
+
+/* A result: rows of ncols text values (NULL for SQL NULL). */
+typedef struct {
+    int nrows;
+    int ncols;
+    const char ***rows;
+} hs_db_result;
+
+/*
+ * Runs a statement returning rows (SELECT, ... RETURNING) with nargs text
+ * parameters. Returns 0 and fills res (may be NULL), or -1 after logging
+ * the database error; inside a transaction that error means rollback.
+ * Outside a transaction a lost connection is re-established and the
+ * statement tried once more.
+ */
+int hs_db_select(hs_db *db, const char *label, hs_db_result *res, int nargs,
+                 const char **args);
+
+/* Runs a statement returning no rows; *nrows receives the affected row
+ * count (may be NULL). 0, or -1 after logging. */
+int hs_db_exec(hs_db *db, const char *label, int *nrows, int nargs,
+               const char **args);
+
+/* BEGIN (re-establishing a lost connection first); 0 or -1 after logging. */
+int hs_db_begin(hs_db *db);
+
+/* COMMIT when commit is true, else ROLLBACK. Returns 0 when committed or
+ * rolled back as asked, -1 when COMMIT failed (the work is rolled back). */
+int hs_db_end(hs_db *db, int commit);
+
+#endif /* HS_DB_H */

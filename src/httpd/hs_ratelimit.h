@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * hs_ratelimit.h - per-client request limits (HydraSignupRateLimit), keyed
+ * on r->useragent_ip (so mod_remoteip works behind a proxy), counted in an
+ * httpd socache shared by every child process (shmcb by default, memcache
+ * or another provider across hosts: HydraSignupRateLimitCache).
+ */
+#ifndef HS_RATELIMIT_H
+#define HS_RATELIMIT_H
+
+#include "httpd.h"
+
+#include "hs_config.h"
+
+typedef enum { HS_RATE_SIGNUP = 0, HS_RATE_VERIFY = 1 } hs_rate_kind;
+
+/* pre_config: registers the mutex. */
+int hs_ratelimit_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                            apr_pool_t *ptemp);
+
+/* post_config: looks up the provider, creates the cache and its mutex. */
+int hs_ratelimit_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                             apr_pool_t *ptemp, server_rec *s);
+
+/* child_init: re-attaches the mutex. */
+void hs_ratelimit_child_init(apr_pool_t *p, server_rec *s);
+
+/* Counts this request: 0 when it is under the limit; 1 when it is over
+ * and the 429 answer (with Retry-After) has been sent. A cache failure is
+ * logged and lets the request through. */
+int hs_ratelimit(request_rec *r, const hs_dir_cfg *cfg, hs_rate_kind kind);
+
+#endif /* HS_RATELIMIT_H */
