@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * replay.c - runs a libFuzzer harness over its seed corpus without
  * libFuzzer, so that `make check` replays every seed (with the sanitizers

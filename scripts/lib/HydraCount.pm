@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 package HydraCount;
 # TAP::Harness subclass for scripts/test.sh: besides the usual output, it
 # appends one line per test file to $HYDRA_COUNT_FILE, counted from the TAP

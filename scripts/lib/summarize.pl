@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: Apache-2.0
 # scripts/lib/summarize.pl - the closing lines of scripts/test.sh.
 #
 #   summarize.pl EXPECTED_SKIPS PART=COUNTFILE...

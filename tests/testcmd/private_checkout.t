@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: Apache-2.0
 # The test command from a checkout that the unprivileged test user cannot
 # read (issue 9, item 0: a clone in root's home, mode 0700): as root,
 # scripts/test.sh must still start PostgreSQL, build and run a test file,
