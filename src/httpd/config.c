@@ -45,6 +45,7 @@ void *hs_create_dir_cfg(apr_pool_t *p, char *dir)
 {
     hs_dir_cfg *c = apr_pcalloc(p, sizeof(*c));
     c->conceal = HS_UNSET;
+    c->metrics = HS_UNSET;
     c->jwt_alg = HS_UNSET;
     c->access_ttl = HS_UNSET;
     c->refresh_ttl = HS_UNSET;
@@ -95,6 +96,7 @@ void *hs_merge_dir_cfg(apr_pool_t *p, void *basev, void *addv)
         c->tenants_all = base->tenants_all;
     }
     c->conceal = PICK_NUM(conceal);
+    c->metrics = PICK_NUM(metrics);
     c->jwt_alg = PICK_NUM(jwt_alg);
     c->jwt_key_file = PICK_PTR(jwt_key_file);
     c->jwt_kid = PICK_PTR(jwt_kid);
@@ -199,6 +201,11 @@ long hs_cfg_max_body(const hs_dir_cfg *c)
 int hs_cfg_conceal(const hs_dir_cfg *c)
 {
     return DEFAULTED(c->conceal, 0);
+}
+
+int hs_cfg_metrics(const hs_dir_cfg *c)
+{
+    return DEFAULTED(c->metrics, 0);
 }
 hs_rate hs_cfg_rate_signup(const hs_dir_cfg *c)
 {
@@ -337,6 +344,13 @@ static const char *set_tenants(cmd_parms *cmd, void *cfg, const char *arg)
         }
     }
     APR_ARRAY_PUSH(c->tenants, const char *) = arg;
+    return NULL;
+}
+
+static const char *set_metrics(cmd_parms *cmd, void *cfg, int on)
+{
+    (void)cmd;
+    ((hs_dir_cfg *)cfg)->metrics = on;
     return NULL;
 }
 
@@ -598,6 +612,8 @@ static const char *set_cors(cmd_parms *cmd, void *cfg, const char *arg)
 const command_rec hs_cmds[] = {
     AP_INIT_ITERATE("HydraSignupTenants", set_tenants, NULL, ANYWHERE,
                     "tenant slugs this vhost serves, or *"),
+    AP_INIT_FLAG("HydraSignupMetrics", set_metrics, NULL, ANYWHERE,
+                 "On to serve <location>/metrics (Prometheus text)"),
     AP_INIT_FLAG("HydraSignupConcealExisting", set_conceal, NULL, ANYWHERE,
                  "answer an existing active email like a new signup"),
     AP_INIT_TAKE1("HydraSignupJWTAlgorithm", set_alg, NULL, ANYWHERE,

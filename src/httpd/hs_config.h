@@ -31,6 +31,7 @@ typedef struct {
     apr_array_header_t *tenants; /* const char *; NULL unset */
     int tenants_all;             /* "*" given */
     int conceal;                 /* On/Off */
+    int metrics;                 /* On/Off: <location>/metrics */
 
     int jwt_alg; /* hs_jwt_alg */
     const char *jwt_key_file;
@@ -94,6 +95,7 @@ long hs_cfg_pending_ttl(const hs_dir_cfg *c);
 int hs_cfg_placement(const hs_dir_cfg *c);
 long hs_cfg_max_body(const hs_dir_cfg *c);
 int hs_cfg_conceal(const hs_dir_cfg *c);
+int hs_cfg_metrics(const hs_dir_cfg *c);
 hs_rate hs_cfg_rate_signup(const hs_dir_cfg *c);
 hs_rate hs_cfg_rate_verify(const hs_dir_cfg *c);
 const hs_mail_template *hs_cfg_template(const hs_dir_cfg *c, hs_mail_kind kind);
