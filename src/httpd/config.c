@@ -225,6 +225,13 @@ static const char *set_tenants(cmd_parms *cmd, void *cfg, const char *arg)
     return NULL;
 }
 
+static const char *set_metrics(cmd_parms *cmd, void *cfg, int on)
+{
+    (void)cmd;
+    ((hs_dir_cfg *)cfg)->metrics = on;
+    return NULL;
+}
+
 static const char *set_conceal(cmd_parms *cmd, void *cfg, int on)
 {
     ((hs_dir_cfg *)cfg)->conceal = on;
@@ -484,6 +491,8 @@ static const char *set_cors(cmd_parms *cmd, void *cfg, const char *arg)
 const command_rec hs_cmds[] = {
     AP_INIT_ITERATE("HydraSignupTenants", set_tenants, NULL, ANYWHERE,
                     "tenant slugs this vhost serves, or *"),
+    AP_INIT_FLAG("HydraSignupMetrics", set_metrics, NULL, ANYWHERE,
+                 "On to serve <location>/metrics (Prometheus text)"),
     AP_INIT_FLAG("HydraSignupConcealExisting", set_conceal, NULL, ANYWHERE,
                  "answer an existing active email like a new signup"),
     AP_INIT_TAKE1("HydraSignupJWTAlgorithm", set_alg, NULL, ANYWHERE,

@@ -8,6 +8,7 @@
  *   POST   /verify                verify
  *   GET    /jwks.json             public keys
  *   GET    /openapi.json          the OpenAPI document
+ *   GET    /metrics               Prometheus text (HydraSignupMetrics On)
  *   OPTIONS any of these          CORS preflight
  *
  * A wrong method is 405 with Allow; anything else is a JSON 404.
@@ -27,10 +28,26 @@
 #include "hs_endpoints.h"
 #include "hs_http.h"
 #include "hs_log.h"
+#include "hs_metrics.h"
 
 APLOG_USE_MODULE(hydra_signup);
 
-typedef enum { R_NONE, R_SIGNUP, R_PLANS, R_VERIFY, R_JWKS, R_OPENAPI } route;
+typedef enum {
+    R_NONE,
+    R_SIGNUP,
+    R_PLANS,
+    R_VERIFY,
+    R_JWKS,
+    R_OPENAPI,
+    R_METRICS
+} route;
+
+/* the metrics' endpoint of each route */
+static const hs_endpoint route_endpoint[] = {
+    [R_NONE] = HS_EP_OTHER,     [R_SIGNUP] = HS_EP_SIGNUP,
+    [R_PLANS] = HS_EP_PLANS,    [R_VERIFY] = HS_EP_VERIFY,
+    [R_JWKS] = HS_EP_JWKS,      [R_OPENAPI] = HS_EP_OPENAPI,
+    [R_METRICS] = HS_EP_METRICS};
 
 /* The part of r->uri below the <Location> prefix (r->uri has been
  * normalised by httpd: no "..", no "//"). */
@@ -48,7 +65,7 @@ static const char *subpath(request_rec *r)
         }
         p = strrchr(r->uri, '/');
         return p && (!strcmp(p, "/verify") || !strcmp(p, "/jwks.json") ||
-                     !strcmp(p, "/openapi.json"))
+                     !strcmp(p, "/openapi.json") || !strcmp(p, "/metrics"))
                    ? p
                    : "";
     }
@@ -77,6 +94,9 @@ static route match(const char *sub, const char **slug)
     if (!strcmp(sub, "/openapi.json")) {
         return R_OPENAPI;
     }
+    if (!strcmp(sub, "/metrics")) {
+        return R_METRICS;
+    }
     if (!strncmp(sub, "/plans/", 7) && sub[7] && !strchr(sub + 7, '/')) {
         *slug = sub + 7;
         return R_PLANS;
@@ -97,6 +117,7 @@ int hs_handler(request_rec *r)
     cfg = ap_get_module_config(r->per_dir_config, &hydra_signup_module);
     sub = subpath(r);
     rt = sub ? match(sub, &slug) : R_NONE;
+    hs_metrics_route(r, route_endpoint[rt]);
     if (rt == R_NONE) {
         return hs_send_detail(r, HTTP_NOT_FOUND, "Not Found");
     }
@@ -138,6 +159,8 @@ int hs_handler(request_rec *r)
             return hs_jwks_handle(r, cfg);
         case R_OPENAPI:
             return hs_openapi_handle(r, cfg);
+        case R_METRICS:
+            return hs_metrics_handle(r, cfg);
         default:
             return hs_send_detail(r, HTTP_NOT_FOUND, "Not Found");
     }

@@ -57,6 +57,7 @@ typedef struct {
 #define HS_DIR_FIELDS(X)                                                       \
     X(PTR, hs_tenants *, tenants, NULL)                                        \
     X(NUM, int, conceal, 0)                                                    \
+    X(NUM, int, metrics, 0)                                                    \
     X(NUM, int, jwt_alg, HS_JWT_HS256)                                         \
     X(PTR, const char *, jwt_key_file, NULL)                                   \
     X(PTR, const char *, jwt_kid, NULL)                                        \
