@@ -91,7 +91,7 @@ fi
 stop_pid "$STATE/run/mailer.pid"
 hs_log "mail sender -> $SMTP_URL"
 setsid runuser -u "$RUN_USER" -- "$SRC/hydra-signup-mailer" --spool "$STATE/spool" \
-    --smtp "$SMTP_URL" --starttls "$starttls" \
+    --smtp "$SMTP_URL" --starttls "$starttls" --from noreply@sites.example.net \
     >>"$STATE/logs/mailer.log" 2>&1 </dev/null &
 echo $! >"$STATE/run/mailer.pid"
 
@@ -134,7 +134,8 @@ ${HYDRA_RATE_VERIFY:+HydraSignupRateLimit verify $HYDRA_RATE_VERIFY}
 
 <Location /v1/public/signup>
     SetHandler hydra-signup
-    HydraSignupTenants demo
+    # every tenant in the database: one a user inserts is served at once
+    HydraSignupTenants *
 </Location>
 CONF
 if [ -f "$STATE/run/httpd.pid" ] && kill -0 "$(cat "$STATE/run/httpd.pid")" 2>/dev/null; then
