@@ -24,9 +24,8 @@
 #    user removed, and /etc/apache2, /var/lib/apache2, a2query, dpkg -V
 #    apache2 and the passwd/group entries compared with what they were.
 #
-# The system apache2 must not be running when the test starts (scripts/
-# test.sh stops it after installing packages); port 80 must be free, as
-# apache2 starts with the distribution's ports.conf. Every port the test
+# A running system apache2 is stopped first and started again at the end;
+# port 80 must be free, as apache2 starts with the distribution's ports.conf. Every port the test
 # uses is picked free. HYDRA_KEEP=1 keeps the work directory.
 use strict;
 use warnings;
@@ -210,11 +209,17 @@ my @pre;
 push @pre, "$_ is already installed" for grep { installed($_) } @PKGS;
 push @pre, "$SPOOL exists" if -e $SPOOL;
 push @pre, "$SITE_FILE exists" if -e $SITE_FILE;
-push @pre, "the system apache2 is running (pid " . system_apache_pid() . ")"
-    if system_apache_pid();
+# a running system apache2 is stopped for the test and started again after
+my $was_running = system_apache_pid();
+if ($was_running) {
+    run('apache2ctl', 'stop');
+    wait_for(30, sub { !system_apache_pid() })
+        or push @pre, "the system apache2 (pid $was_running) did not stop";
+}
 push @pre, "port 80 is in use: the system apache2 could not start" if port_busy(80);
 ok(!@pre, 'the machine is ready for the test') or diag(join "\n", @pre);
 if (@pre) {
+    run('apache2ctl', 'start') if $was_running && !system_apache_pid();
     system('rm', '-rf', $work);
     done_testing();
     exit 1;
@@ -560,5 +565,9 @@ sub cleanup {
         kill 'TERM', $sink_pid;
         my $gone = wait_for(15, sub { waitpid($sink_pid, WNOHANG) != 0 });
         unless ($gone) { kill 'KILL', $sink_pid; waitpid $sink_pid, 0 }
+    }
+    if ($was_running && !system_apache_pid()) {
+        run('apache2ctl', 'start');
+        wait_for(30, sub { system_apache_pid() }) or diag('the system apache2 did not start again');
     }
 }
