@@ -38,6 +38,7 @@ use File::Temp qw(tempdir);
 use HTTP::Tiny;
 use IO::Socket::INET;
 use JSON::PP;
+use Fcntl qw(:flock);
 use POSIX qw(WNOHANG);
 use Test::More;
 use Time::HiRes qw(time sleep);
@@ -203,6 +204,15 @@ sub snapshot_diff {
 }
 
 # ---- preconditions: nothing of ours there, the system apache2 stopped ----
+
+# one run at a time on a machine: the packages and the system Apache are
+# shared (another run waits, at most 30 minutes)
+open my $lock, '>', '/run/lock/hydra-signup-package-test.lock' or die "lock: $!";
+if (!flock($lock, LOCK_EX | LOCK_NB)) {
+    diag('waiting for another run of tests/package/package.t');
+    wait_for(1800, sub { flock($lock, LOCK_EX | LOCK_NB) })
+        or BAIL_OUT('another run of tests/package/package.t held the lock for 30 minutes');
+}
 
 my $before = snapshot();
 my @pre;
