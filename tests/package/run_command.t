@@ -81,6 +81,7 @@ my %env = (HYDRA_STATE_DIR => "$work/state", HYDRA_HTTP_PORT => $http,
 my $env = join ' ', map { "$_=$env{$_}" } sort keys %env;
 
 is(system('cp', '-a', "$SRC/.", $tree), 0, "copy of $SRC");
+system('chmod', '-R', 'a+rX', $tree);    # the sink and the sender run as www-data
 my $rc = system("cd '$tree' && env $env scripts/run.sh >>'$log' 2>&1") >> 8;
 is($rc, 0, 'scripts/run.sh') or diag(tail_of($log, 30));
 
