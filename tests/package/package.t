@@ -247,8 +247,11 @@ sub must {
     return $ok;
 }
 
+# a signal (a time-out, ^C) ends the body like a failure: cleanup still runs
+local $SIG{TERM} = local $SIG{INT} = local $SIG{HUP} = sub { die "killed by SIG$_[0]\n" };
 my $body_ok = eval { body(); 1 };
 my $err = $@;
+$SIG{TERM} = $SIG{INT} = $SIG{HUP} = 'IGNORE';    # let cleanup finish
 fail("the test body: $err") unless $body_ok || $err =~ /^stopped after:/;
 cleanup();
 my $after = snapshot();

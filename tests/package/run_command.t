@@ -72,6 +72,9 @@ sub ours {
     return @p;
 }
 
+# a signal (a time-out, ^C) still runs the END block's clean-up
+$SIG{TERM} = $SIG{INT} = $SIG{HUP} = sub { exit 1 };
+
 my $tree = "$work/src";
 my $http = free_port();
 my $pg = free_port($http);
