@@ -248,10 +248,10 @@ sub must {
 }
 
 # a signal (a time-out, ^C) ends the body like a failure: cleanup still runs
-local $SIG{TERM} = local $SIG{INT} = local $SIG{HUP} = sub { die "killed by SIG$_[0]\n" };
+local $SIG{TERM} = local $SIG{INT} = local $SIG{HUP} = local $SIG{PIPE} = sub { die "killed by SIG$_[0]\n" };
 my $body_ok = eval { body(); 1 };
 my $err = $@;
-$SIG{TERM} = $SIG{INT} = $SIG{HUP} = 'IGNORE';    # let cleanup finish
+$SIG{TERM} = $SIG{INT} = $SIG{HUP} = $SIG{PIPE} = 'IGNORE';    # let cleanup finish
 fail("the test body: $err") unless $body_ok || $err =~ /^stopped after:/;
 cleanup();
 my $after = snapshot();
