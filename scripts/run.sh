@@ -144,7 +144,8 @@ ${HYDRA_RATE_VERIFY:+HydraSignupRateLimit verify $HYDRA_RATE_VERIFY}
 
 <Location /v1/public/signup>
     SetHandler hydra-signup
-    HydraSignupTenants demo
+    # every tenant in the database: one a user inserts is served at once
+    HydraSignupTenants *
 </Location>
 CONF
 if [ -f "$STATE/run/httpd.pid" ] && kill -0 "$(cat "$STATE/run/httpd.pid")" 2>/dev/null; then

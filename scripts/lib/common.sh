@@ -16,6 +16,7 @@ HS_PACKAGES=(
     libidn2-dev libunistring-dev curl memcached
     clang-14 libclang-rt-14-dev
     python3-prometheus-client
+    build-essential debhelper dpkg-dev lintian
 )
 
 hs_log() { echo "==> $*" >&2; }
