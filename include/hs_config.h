@@ -62,6 +62,11 @@ typedef struct {
     hs_rate rate_signup;
     hs_rate rate_verify;
     apr_array_header_t *cors_origins; /* const char * */
+
+    /* the hosted page and widget (src/page.c) */
+    int page;                  /* HydraSignupPage On/Off; HS_UNSET is Off */
+    const char *portal_url;    /* HydraSignupPortalURL */
+    const char *portal_origin; /* its scheme://host[:port], for the CSP */
 } hs_dir_cfg;
 
 /* Server-wide (main server only) settings. */

@@ -20,6 +20,7 @@
 
 #include "hs_config.h"
 #include "hs_log.h"
+#include "hs_page.h"
 #include "hs_spool.h"
 
 APLOG_USE_MODULE(hydra_signup);
@@ -57,6 +58,7 @@ void *hs_create_dir_cfg(apr_pool_t *p, char *dir)
     c->max_body = HS_UNSET;
     c->rate_signup.limit = HS_UNSET;
     c->rate_verify.limit = HS_UNSET;
+    c->page = HS_UNSET;
     return c;
 }
 
@@ -131,6 +133,10 @@ void *hs_merge_dir_cfg(apr_pool_t *p, void *basev, void *addv)
     c->rate_verify = add->rate_verify.limit != HS_UNSET ? add->rate_verify
                                                         : base->rate_verify;
     c->cors_origins = PICK_PTR(cors_origins);
+    c->page = PICK_NUM(page);
+    c->portal_url = PICK_PTR(portal_url);
+    c->portal_origin =
+        add->portal_url ? add->portal_origin : base->portal_origin;
     return c;
 }
 
@@ -592,6 +598,26 @@ static const char *set_cors(cmd_parms *cmd, void *cfg, const char *arg)
     return NULL;
 }
 
+/* HydraSignupPage On|Off */
+static const char *set_page(cmd_parms *cmd, void *cfg, int on)
+{
+    ((hs_dir_cfg *)cfg)->page = on;
+    return NULL;
+}
+
+/* HydraSignupPortalURL url: an absolute http(s) URL (src/page.c) */
+static const char *set_portal_url(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    hs_dir_cfg *c = cfg;
+    const char *origin, *why = hs_page_portal_check(cmd->pool, arg, &origin);
+    if (why) {
+        return apr_psprintf(cmd->pool, "%s: '%s' %s", cmd->cmd->name, arg, why);
+    }
+    c->portal_url = arg;
+    c->portal_origin = origin;
+    return NULL;
+}
+
 #define OFF(f) ((void *)APR_OFFSETOF(hs_dir_cfg, f))
 #define ANYWHERE (RSRC_CONF | ACCESS_CONF)
 
@@ -646,6 +672,11 @@ const command_rec hs_cmds[] = {
                   "socache provider[:args] for the rate-limit counters"),
     AP_INIT_ITERATE("HydraSignupCORSOrigins", set_cors, NULL, ANYWHERE,
                     "origins allowed by CORS"),
+    AP_INIT_FLAG("HydraSignupPage", set_page, NULL, ANYWHERE,
+                 "serve the hosted page <location>/page/{slug} and "
+                 "<location>/widget.js"),
+    AP_INIT_TAKE1("HydraSignupPortalURL", set_portal_url, NULL, ANYWHERE,
+                  "where the page POSTs the tokens after a verify"),
     {NULL}};
 
 /* ---- configuration-time checks ----------------------------------------- */

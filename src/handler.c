@@ -8,6 +8,7 @@
  *   GET    /jwks.json             public keys
  *   GET    /openapi.json          the OpenAPI document
  *   OPTIONS any of these          CORS preflight
+ *   GET    /page/..., /widget.js  the hosted page and widget (src/page.c)
  *
  * A wrong method is 405 with Allow; anything else is a JSON 404.
  */
@@ -26,6 +27,7 @@
 #include "hs_endpoints.h"
 #include "hs_http.h"
 #include "hs_log.h"
+#include "hs_page.h"
 
 APLOG_USE_MODULE(hydra_signup);
 
@@ -95,6 +97,10 @@ int hs_handler(request_rec *r)
     }
     cfg = ap_get_module_config(r->per_dir_config, &hydra_signup_module);
     sub = subpath(r);
+    if (hs_page_route(sub)) {
+        /* the hosted page, its assets and widget.js (src/page.c) */
+        return hs_page_handle(r, cfg, sub);
+    }
     rt = sub ? match(sub, &slug) : R_NONE;
     if (rt == R_NONE) {
         return hs_send_detail(r, HTTP_NOT_FOUND, "Not Found");
@@ -152,5 +158,8 @@ void hs_cors_headers(request_rec *r, const hs_dir_cfg *cfg)
     if (origin && hs_cfg_cors_allowed(cfg, origin)) {
         apr_table_setn(r->headers_out, "Access-Control-Allow-Origin",
                        apr_pstrdup(r->pool, origin));
+        /* the signup page's script reads the wait of a 429 or 503 */
+        apr_table_setn(r->headers_out, "Access-Control-Expose-Headers",
+                       "Retry-After");
     }
 }
