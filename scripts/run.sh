@@ -135,6 +135,7 @@ ${HYDRA_RATE_VERIFY:+HydraSignupRateLimit verify $HYDRA_RATE_VERIFY}
 <Location /v1/public/signup>
     SetHandler hydra-signup
     HydraSignupTenants demo
+    HydraSignupPage On
 </Location>
 CONF
 if [ -f "$STATE/run/httpd.pid" ] && kill -0 "$(cat "$STATE/run/httpd.pid")" 2>/dev/null; then
@@ -157,6 +158,8 @@ cat <<MSG
 
 mod_hydra_signup is running.
   base URL:     $BASE
+  signup page:  $BASE/page/demo
+  widget:       <script src="$BASE/widget.js" data-tenant="demo" defer></script>
   PostgreSQL:   $(hs_pg_dsn "$PG_PORT")
   JWT:          $ALG, key $STATE/keys/$KEY
   mail:         $SMTP_URL$([ -z "${HYDRA_SMTP_URL:-}" ] && echo " (saved in $STATE/mail/)")

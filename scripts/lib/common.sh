@@ -13,6 +13,7 @@ HS_PACKAGES=(
     libwww-perl libjson-perl libcrypt-jwt-perl libdbd-pg-perl autoconf
     automake libtool pkg-config make gcc check openssl python3-aiosmtpd
     libidn2-dev libunistring-dev curl memcached
+    chromium chromium-driver python3-selenium
 )
 
 hs_log() { echo "==> $*" >&2; }
