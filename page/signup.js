@@ -156,8 +156,11 @@
       this.planList,
       el('p', { className: 'hs-field-error', id: id + 'plan-error' })
     ]);
-    this.signupHeading = el('h2', { className: 'hs-step', tabindex: '-1',
-                                    text: 'Your details' });
+    /* for screen readers and focus; the plans and labels speak for it */
+    this.signupHeading = el('h2', { className: 'hs-step hs-sr-only',
+                                    tabindex: '-1',
+                                    text: 'Choose a plan and enter your ' +
+                                          'details' });
     this.signupButton = el('button', { type: 'submit', className: 'hs-button',
                                        text: 'Create account' });
     this.signupForm = el('form', { className: 'hs-form', novalidate: true,

@@ -195,11 +195,14 @@ kill_all();
 
 my ($planned) = map { /^1\.\.(\d+)/ ? $1 : () } @py;
 $planned //= 0;
-my (@pyres, %info);
+my (@pyres, %info, @shots);
 for my $l (@py) {
     print $l =~ /^#/ ? $l : '';
     if ($l =~ /^(not )?ok \d+ - (.*)$/) {
         push @pyres, [$1 ? 0 : 1, "browser: $2"];
+    }
+    elsif ($l =~ /^# info shot=(.*)$/) {
+        push @shots, $1;
     }
     elsif ($l =~ /^# info (\w+)=(.*)$/) {
         $info{$1} = $2;
@@ -232,8 +235,17 @@ $c = customer_of($info{keyboard_email});
 rec(($c->{status} // '') eq 'active' && ($c->{plan} // '') eq 'business',
     'keyboard only: active, on the plan picked with the arrows',
     join ' ', %$c);
-my @png = glob "$shots/*.png";
-rec(@png >= 15, "screenshots in $shots (" . scalar(@png) . ')');
+# the screenshots the script says it saved are there, PNG files
+sub is_png {
+    my ($path) = @_;
+    open my $f, '<:raw', $path or return 0;
+    my $n = read $f, my $magic, 8;
+    close $f;
+    return ($n // 0) == 8 && $magic eq "\x89PNG\r\n\x1a\n";
+}
+my @png = grep { is_png($_) } @shots;
+rec(@shots >= 15 && @png == @shots,
+    "screenshots of every step in $shots (" . scalar(@png) . ')');
 
 # ---- the plan: ours plus the browser's (missing ones fail) --------------
 my @extra = @pyres > $planned ? splice(@pyres, $planned) : ();

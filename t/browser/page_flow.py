@@ -235,7 +235,8 @@ class Page:
         path = os.path.join(SHOTS, "%02d-%s-%dx%d.png" % (
             shot_no, name, self.size[0], self.size[1]))
         try:
-            self.d.save_screenshot(path)
+            if self.d.save_screenshot(path):
+                info("shot", path)
         except WebDriverException as e:
             out("# screenshot %s failed: %s" % (path, e))
 
@@ -282,11 +283,6 @@ class Page:
             f = self.field(k)
             f.clear()
             f.send_keys(v)
-
-    def step_heading(self):
-        e = self.wait_visible(".hs-flow form:not([hidden]) .hs-step, "
-                              ".hs-done:not([hidden]) .hs-step")
-        return e.text if e else ""
 
     def alert(self, timeout=20):
         return until(lambda: self.text(".hs-alert").strip(), timeout) or ""
