@@ -381,9 +381,10 @@
     }
   };
 
-  Flow.prototype.offline = function () {
+  Flow.prototype.offline = function (typed) {
     this.fail('We could not reach the signup service. Please check your ' +
-              'connection and try again; what you typed is still here.');
+              'connection and try again' +
+              (typed ? '; what you typed is still here.' : '.'));
   };
 
   Flow.prototype.setBusy = function (on) {
@@ -417,7 +418,7 @@
         show(self.retryButton, res.status !== 404);
       }, function () {
         self.status.textContent = '';
-        self.offline();
+        self.offline(false);
         show(self.retryButton, true);
       });
   };
@@ -511,11 +512,17 @@
       if (res.status === 429 && res.retry) {
         self.startTimer(res.retry);
       }
+      if (res.status === 429 && !again && self.sent &&
+          self.sent.email === body.email &&
+          /sent recently/i.test(detailText(res.data))) {
+        /* the code mailed a moment ago still works: back to it */
+        self.showCode(self.sent, self.signed);
+      }
       self.answer(res, 'signup');
     }, function () {
       self.setBusy(false);
       self.status.textContent = '';
-      self.offline();
+      self.offline(true);
     });
   };
 
@@ -597,7 +604,7 @@
     }, function () {
       self.setBusy(false);
       self.status.textContent = '';
-      self.offline();
+      self.offline(true);
     });
   };
 

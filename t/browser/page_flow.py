@@ -41,7 +41,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-PLAN = 54  # the number of checks below; t/page.t fails any that did not run
+PLAN = 55  # the number of checks below; t/page.t fails any that did not run
 
 PAGE_BASE = os.environ["HS_PAGE_BASE"]
 PORTAL_BASE = os.environ["HS_PORTAL_BASE"]
@@ -76,7 +76,7 @@ def info(key, value):
     out("# info %s=%s" % (key, value))
 
 
-def until(fn, timeout=20.0, step=0.1):
+def until(fn, timeout=30.0, step=0.1):
     """fn()'s first true value within timeout seconds (else its last)."""
     end = time.time() + timeout
     v = None
@@ -176,7 +176,7 @@ def codes_for(addr):
     return [c[0] for _, c in found if len(c) == 1]
 
 
-def wait_code(addr, n=1, timeout=40):
+def wait_code(addr, n=1, timeout=60):
     """The n-th code mailed to addr (waits for the sender and the sink)."""
     codes = until(lambda: len(codes_for(addr)) >= n and codes_for(addr),
                   timeout, 0.2)
@@ -462,6 +462,8 @@ def conflicts(p):
     text = p.alert()
     check("a moment ago" in text and re.search(r"in (\d+ seconds|about)", text),
           "429: plain words with the wait", text)
+    check(p.visible("[name=code]"),
+          "429 for the address just mailed: back to its code")
     p.shot("resend-429")
 
 
