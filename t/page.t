@@ -141,6 +141,9 @@ rec(hdr($res, 'Content-Security-Policy') eq sprintf($csp, $PEER_ORIGIN),
 rec(($res->decoded_content // '') =~
     /data-portal="\Q$PEER_ORIGIN\E\/portal\/session"/,
     'portal page: the portal URL filled in');
+$res = get("$PORTAL$LOC/page/demo");
+rec($res->code == 404 && hdr($res, 'Content-Type') =~ m{^text/html},
+    'a tenant this vhost does not serve: the 404 page', $res->code);
 
 # ---- configuration time: httpd -t ---------------------------------------
 {

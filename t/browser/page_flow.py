@@ -41,7 +41,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-PLAN = 55  # the number of checks below; t/page.t fails any that did not run
+PLAN = 56  # the number of checks below; t/page.t fails any that did not run
 
 PAGE_BASE = os.environ["HS_PAGE_BASE"]
 PORTAL_BASE = os.environ["HS_PORTAL_BASE"]
@@ -98,7 +98,7 @@ PROVIDER = """<!DOCTYPE html>
 <title>Example Hosting - sign up</title></head>
 <body><h1>Example Hosting</h1><p>Start your site today.</p>
 <div id="signup-here"></div>
-<script src="%(api)s/widget.js" data-tenant="pageco" data-api="%(api)s"
+<script src="%(api)s/widget.js" data-tenant="%(tenant)s" data-api="%(api)s"
  data-target="signup-here" defer></script>
 <p>Questions? Write to us.</p>
 </body></html>
@@ -128,8 +128,11 @@ class PeerHandler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self):
-        if self.path == "/provider.html":
-            self.send(200, PROVIDER % {"api": self.server.api})
+        url = urllib.parse.urlsplit(self.path)
+        if url.path == "/provider.html":
+            tenant = urllib.parse.parse_qs(url.query).get("tenant", ["pageco"])
+            self.send(200, PROVIDER % {"api": self.server.api,
+                                       "tenant": tenant[0]})
         else:
             self.send(404, "not found")
 
@@ -526,6 +529,15 @@ def widget(p, api, origin_port, allowed):
           "widget: still on the provider's page")
     p.shot("widget-done")
     info("widget_email", addr)
+    # the wait of a 503 crosses origins too (Access-Control-Expose-Headers)
+    p.d.get("http://127.0.0.1:%d/provider.html?tenant=pagefull" % origin_port)
+    p.wait_visible("#signup-here .hs-plan-card")
+    p.fill(company_name="Crowded Widget", email="crowded-widget@example.com")
+    p.q(".hs-flow form:not([hidden]) button[type=submit]").click()
+    text = p.alert()
+    check("servers are full" in text and "in about 5 minutes" in text,
+          "widget: a full tenant's 503 with the wait from Retry-After", text)
+    p.shot("widget-full-tenant-503")
 
 
 def keyboard(p):
