@@ -1,7 +1,8 @@
 /*
  * unit_main.h - the main() every Check unit test shares: APR up, the
- * suite run with Check's normal output (scripts/test.sh reads its
- * "Checks: N, Failures: F, Errors: E" line), exit status 1 on a failure.
+ * suite run with Check's normal output, exit status 1 on a failure.
+ * scripts/test.sh counts the checks from the TAP that Check writes to
+ * stdout when CK_TAP_LOG_FILE_NAME=- is set.
  * Include it once, after the suite function, in a file that links APR.
  */
 #ifndef HS_UNIT_MAIN_H
