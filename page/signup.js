@@ -150,11 +150,13 @@
 
     /* step 1: plan, company, email */
     this.planList = el('div', { className: 'hs-plan-list' });
-    this.planSet = el('fieldset', { className: 'hs-plans',
-                                    'aria-describedby': id + 'plan-error' }, [
+    this.planSet = el('fieldset', {
+      className: 'hs-plans', 'aria-describedby': this.fieldId('plan') + '-error'
+    }, [
       el('legend', { text: 'Choose a plan' }),
       this.planList,
-      el('p', { className: 'hs-field-error', id: id + 'plan-error' })
+      el('p', { className: 'hs-field-error',
+                id: this.fieldId('plan') + '-error' })
     ]);
     /* for screen readers and focus; the plans and labels speak for it */
     this.signupHeading = el('h2', { className: 'hs-step hs-sr-only',
@@ -267,8 +269,7 @@
     this.alert.textContent = '';
     this.status.textContent = '';
     FIELDS.forEach(function (f) {
-      var e = document.getElementById(self.id + f + '-error') ||
-              document.getElementById(self.fieldId(f) + '-error');
+      var e = document.getElementById(self.fieldId(f) + '-error');
       var i = f === 'plan' ? self.planSet : self.input(f);
       if (e) {
         e.textContent = '';
@@ -286,8 +287,7 @@
   };
 
   Flow.prototype.fieldError = function (name, text) {
-    var e = document.getElementById(
-      name === 'plan' ? this.id + 'plan-error' : this.fieldId(name) + '-error');
+    var e = document.getElementById(this.fieldId(name) + '-error');
     var i = name === 'plan' ? this.planSet : this.input(name);
     if (!e || !i || (i.closest && i.closest('[hidden]'))) {
       return false;
