@@ -146,6 +146,7 @@ ${HYDRA_RATE_VERIFY:+HydraSignupRateLimit verify $HYDRA_RATE_VERIFY}
     SetHandler hydra-signup
     # every tenant in the database: one a user inserts is served at once
     HydraSignupTenants *
+    HydraSignupPage On
 </Location>
 CONF
 if [ -f "$STATE/run/httpd.pid" ] && kill -0 "$(cat "$STATE/run/httpd.pid")" 2>/dev/null; then
@@ -168,6 +169,8 @@ cat <<MSG
 
 mod_hydra_signup is running.
   base URL:     $BASE
+  signup page:  $BASE/page/demo
+  widget:       <script src="$BASE/widget.js" data-tenant="demo" defer></script>
   PostgreSQL:   $(hs_pg_dsn "$PG_PORT")
   JWT:          $ALG, key $STATE/keys/$KEY
   mail:         $SMTP_URL$([ -z "${HYDRA_SMTP_URL:-}" ] && echo " (saved in $STATE/mail/)")

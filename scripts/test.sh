@@ -22,6 +22,8 @@
 #   HYDRA_TEST_USER      unprivileged user that runs httpd (default hydratest)
 #   HYDRA_SANITIZE=1     build with ASan+UBSan and run httpd with it
 #   HYDRA_KEEP=1         keep the work directory (logs) afterwards
+#   HYDRA_SCREENSHOTS    where t/page.t saves its browser screenshots
+#                        (default: t/logs/screenshots in the work directory)
 #   any arguments        passed to t/TEST (e.g. t/plans.t); only the
 #                        Apache::Test part runs then
 set -euo pipefail
@@ -209,6 +211,15 @@ as_user() {
     runuser -u "$TUSER" --preserve-environment -- env "${san_env[@]}" \
         HOME="$(getent passwd "$TUSER" | cut -d: -f6)" "$@"
 }
+
+# t/page.t's browser screenshots: where HYDRA_SCREENSHOTS says (made
+# writable for the test user), else t/logs/screenshots in the work tree
+if [ -n "${HYDRA_SCREENSHOTS:-}" ]; then
+    mkdir -p "$HYDRA_SCREENSHOTS"
+    HYDRA_SCREENSHOTS=$(cd "$HYDRA_SCREENSHOTS" && pwd)
+    chown "$TUSER" "$HYDRA_SCREENSHOTS"
+    export HYDRA_SCREENSHOTS
+fi
 
 # ---- Apache::Test --------------------------------------------------------
 if want apache; then

@@ -17,6 +17,7 @@ HS_PACKAGES=(
     clang-14 libclang-rt-14-dev
     python3-prometheus-client
     build-essential debhelper dpkg-dev lintian
+    chromium chromium-driver python3-selenium
 )
 
 hs_log() { echo "==> $*" >&2; }

@@ -21,6 +21,7 @@
 
 #include "hs_config.h"
 #include "hs_log.h"
+#include "hs_page.h"
 #include "hs_spool.h"
 
 APLOG_USE_MODULE(hydra_signup);
@@ -485,6 +486,26 @@ static const char *set_cors(cmd_parms *cmd, void *cfg, const char *arg)
     return NULL;
 }
 
+/* HydraSignupPage On|Off */
+static const char *set_page(cmd_parms *cmd, void *cfg, int on)
+{
+    ((hs_dir_cfg *)cfg)->page = on;
+    return NULL;
+}
+
+/* HydraSignupPortalURL url: an absolute http(s) URL (src/handle/page.c) */
+static const char *set_portal_url(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    hs_dir_cfg *c = cfg;
+    const char *origin, *why = hs_page_portal_check(cmd->pool, arg, &origin);
+    if (why) {
+        return apr_psprintf(cmd->pool, "%s: '%s' %s", cmd->cmd->name, arg, why);
+    }
+    c->portal_url = arg;
+    c->portal_origin = origin;
+    return NULL;
+}
+
 #define OFF(f) ((void *)APR_OFFSETOF(hs_dir_cfg, f))
 #define ANYWHERE (RSRC_CONF | ACCESS_CONF)
 
@@ -541,6 +562,11 @@ const command_rec hs_cmds[] = {
                   "socache provider[:args] for the rate-limit counters"),
     AP_INIT_ITERATE("HydraSignupCORSOrigins", set_cors, NULL, ANYWHERE,
                     "origins allowed by CORS"),
+    AP_INIT_FLAG("HydraSignupPage", set_page, NULL, ANYWHERE,
+                 "serve the hosted page <location>/page/{slug} and "
+                 "<location>/widget.js"),
+    AP_INIT_TAKE1("HydraSignupPortalURL", set_portal_url, NULL, ANYWHERE,
+                  "where the page POSTs the tokens after a verify"),
     {NULL}};
 
 /* ---- configuration-time checks ----------------------------------------- */

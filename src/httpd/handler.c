@@ -10,6 +10,7 @@
  *   GET    /openapi.json          the OpenAPI document
  *   GET    /metrics               Prometheus text (HydraSignupMetrics On)
  *   OPTIONS any of these          CORS preflight
+ *   GET    /page/..., /widget.js  the hosted page and widget (page.c)
  *
  * A wrong method is 405 with Allow; anything else is a JSON 404.
  */
@@ -29,6 +30,7 @@
 #include "hs_http.h"
 #include "hs_log.h"
 #include "hs_metrics.h"
+#include "hs_page.h"
 
 APLOG_USE_MODULE(hydra_signup);
 
@@ -116,6 +118,11 @@ int hs_handler(request_rec *r)
     }
     cfg = ap_get_module_config(r->per_dir_config, &hydra_signup_module);
     sub = subpath(r);
+    if (hs_page_route(sub)) {
+        /* the hosted page, its assets and widget.js (src/handle/page.c) */
+        hs_metrics_route(r, HS_EP_PAGE);
+        return hs_page_handle(r, cfg, sub);
+    }
     rt = sub ? match(sub, &slug) : R_NONE;
     hs_metrics_route(r, route_endpoint[rt]);
     if (rt == R_NONE) {
@@ -176,5 +183,8 @@ void hs_cors_headers(request_rec *r, const hs_dir_cfg *cfg)
     if (origin && hs_cfg_cors_allowed(cfg, origin)) {
         apr_table_setn(r->headers_out, "Access-Control-Allow-Origin",
                        apr_pstrdup(r->pool, origin));
+        /* the signup page's script reads the wait of a 429 or 503 */
+        apr_table_setn(r->headers_out, "Access-Control-Expose-Headers",
+                       "Retry-After");
     }
 }
