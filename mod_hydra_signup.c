@@ -15,6 +15,7 @@
 #include "hs_endpoints.h"
 #include "hs_log.h"
 #include "hs_ratelimit.h"
+#include "hs_reaper.h"
 
 static int hs_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                           apr_pool_t *ptemp, server_rec *s)
@@ -26,6 +27,9 @@ static int hs_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     hs_db_register(s);
+    if (hs_reaper_post_config(pconf, s) != OK) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     return hs_ratelimit_post_config(pconf, plog, ptemp, s);
 }
 

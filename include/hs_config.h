@@ -67,6 +67,7 @@ typedef struct {
 /* Server-wide (main server only) settings. */
 typedef struct {
     const char *ratelimit_cache; /* "provider[:args]" */
+    long reap_interval;          /* seconds; 0 unset (default), -1 off */
 } hs_srv_cfg;
 
 void *hs_create_dir_cfg(apr_pool_t *p, char *dir);
@@ -101,6 +102,10 @@ const hs_mail_template *hs_cfg_template(const hs_dir_cfg *c, hs_mail_kind kind);
 /* The JWT key for this effective configuration (loaded at configuration
  * time), or NULL. */
 const hs_jwt_key *hs_cfg_jwt_key(const hs_dir_cfg *c);
+
+/* HydraSignupReapInterval of the main server in seconds (default 5), or 0
+ * when the reaper is off. */
+long hs_cfg_reap_interval(const hs_srv_cfg *c);
 
 /* Does this configuration serve tenant slug? */
 int hs_cfg_serves(const hs_dir_cfg *c, const char *slug);

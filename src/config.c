@@ -40,6 +40,7 @@ APLOG_USE_MODULE(hydra_signup);
 #define DEF_RATE_VERIFY_N 20
 #define DEF_RATE_VERIFY_W 60
 #define MIN_SECRET 32
+#define DEF_REAP_INTERVAL 5
 
 void *hs_create_dir_cfg(apr_pool_t *p, char *dir)
 {
@@ -145,6 +146,8 @@ void *hs_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     hs_srv_cfg *c = apr_pcalloc(p, sizeof(*c));
     c->ratelimit_cache =
         add->ratelimit_cache ? add->ratelimit_cache : base->ratelimit_cache;
+    c->reap_interval =
+        add->reap_interval ? add->reap_interval : base->reap_interval;
     return c;
 }
 
@@ -215,6 +218,13 @@ const hs_mail_template *hs_cfg_template(const hs_dir_cfg *c, hs_mail_kind kind)
     const hs_mail_template *t =
         kind == HS_MAIL_VERIFY ? c->mail_template : c->mail_exists_template;
     return t ? t : hs_mail_default_template(kind);
+}
+
+long hs_cfg_reap_interval(const hs_srv_cfg *c)
+{
+    return c->reap_interval < 0    ? 0
+           : c->reap_interval == 0 ? DEF_REAP_INTERVAL
+                                   : c->reap_interval;
 }
 
 int hs_cfg_serves(const hs_dir_cfg *c, const char *slug)
@@ -575,6 +585,26 @@ static const char *set_cache(cmd_parms *cmd, void *cfg, const char *arg)
     return NULL;
 }
 
+static const char *set_reap_interval(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    hs_srv_cfg *sc =
+        ap_get_module_config(cmd->server->module_config, &hydra_signup_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    long v;
+    if (err) {
+        return err;
+    }
+    if (!strcasecmp(arg, "off")) {
+        sc->reap_interval = -1;
+        return NULL;
+    }
+    if (parse_positive(arg, 3600, &v)) {
+        return dir_error(cmd, "'%s' is neither Off nor 1 to 3600 seconds", arg);
+    }
+    sc->reap_interval = v;
+    return NULL;
+}
+
 static const char *set_cors(cmd_parms *cmd, void *cfg, const char *arg)
 {
     hs_dir_cfg *c = cfg;
@@ -646,6 +676,8 @@ const command_rec hs_cmds[] = {
                   "socache provider[:args] for the rate-limit counters"),
     AP_INIT_ITERATE("HydraSignupCORSOrigins", set_cors, NULL, ANYWHERE,
                     "origins allowed by CORS"),
+    AP_INIT_TAKE1("HydraSignupReapInterval", set_reap_interval, NULL, RSRC_CONF,
+                  "seconds between two runs of the slot reaper, or Off"),
     {NULL}};
 
 /* ---- configuration-time checks ----------------------------------------- */

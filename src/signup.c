@@ -325,10 +325,15 @@ static int existing_active(signup *s)
     return commit_and_answer(s, id);
 }
 
-/* The address has a pending signup: same customer, fresh code. */
+static int need_slot(signup *s, int *answered);
+
+/* The address has a pending signup: same customer, fresh code, and a slot
+ * again if its old one was released. */
 static int existing_pending(signup *s)
 {
     const char *why;
+    hs_db_result res;
+    int rc, answered;
     long age = num(s->ctx[C_CODE_AGE], -1);
     long resend = hs_cfg_resend_interval(s->cfg);
 
@@ -339,6 +344,23 @@ static int existing_pending(signup *s)
     s->site_url = s->ctx[C_CUST_SITE];
     if ((why = new_code(s, s->customer))) {
         return code_failed(s, why);
+    }
+    /* the new code is usable, so the signup must hold a slot: the old
+     * code's was given back when it expired or went void. The code row
+     * and the customer row are locked now, so no release runs between
+     * this look and COMMIT. */
+    if (hs_db_select(s->db, HS_Q_CUSTOMER_SLOT, &res, 1, &s->customer)) {
+        return unavailable(s);
+    }
+    if (res.nrows != 1) {
+        /* deleted (PendingTTL) since the context query */
+        return unavailable(s);
+    }
+    if (hs_db_true(res.rows[0][0])) {
+        rc = need_slot(s, &answered);
+        if (answered) {
+            return rc;
+        }
     }
     return commit_and_answer(s, s->customer);
 }
@@ -390,15 +412,31 @@ static int insert_customer(signup *s)
     return -1;
 }
 
-/* Takes one slot for s->customer. 1 taken, 0 no capacity, -1 error. */
+/* Gives back the tenant's slots held by codes that can no longer be used
+ * and purges its signups past PendingTTL, inside this transaction (the
+ * reaper does the same every few seconds; this is for a signup that finds
+ * no room before it runs). 0, or -1 on error. */
+static int reclaim(signup *s)
+{
+    const char *ttl = apr_ltoa(s->r->pool, hs_cfg_pending_ttl(s->cfg));
+    const char *purge[3] = {s->ctx[C_TENANT_ID], ttl, ttl};
+
+    if (hs_db_select(s->db, HS_Q_RELEASE_TENANT, NULL, 1,
+                     &s->ctx[C_TENANT_ID]) ||
+        hs_db_select(s->db, HS_Q_PURGE_TENANT, NULL, 3, purge)) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Takes one slot for s->customer (who holds none). 1 taken, 0 no
+ * capacity, -1 error. */
 static int take_slot(signup *s)
 {
     const char *label = hs_cfg_placement(s->cfg) == HS_PLACE_FILL
                             ? HS_Q_TAKE_SLOT_FILL
                             : HS_Q_TAKE_SLOT_SPREAD;
     const char *args[2] = {s->ctx[C_TENANT_ID], s->customer};
-    const char *ttl = apr_ltoa(s->r->pool, hs_cfg_pending_ttl(s->cfg));
-    const char *reclaim[3] = {s->ctx[C_TENANT_ID], ttl, ttl};
     hs_db_result res;
     int i;
 
@@ -410,18 +448,38 @@ static int take_slot(signup *s)
             return 1;
         }
         /* the chosen node filled up while we waited for it, or all are
-         * full: let expired pending signups go, then look again */
-        if (i == 0 && hs_db_exec(s->db, HS_Q_RECLAIM, NULL, 3, reclaim)) {
+         * full: let unusable codes' slots go, then look again */
+        if (i == 0 && reclaim(s)) {
             return -1;
         }
     }
     return 0;
 }
 
+/* A slot for s->customer; answers (and returns) unless it got one. */
+static int need_slot(signup *s, int *answered)
+{
+    int rc = take_slot(s);
+    *answered = 1;
+    if (rc < 0) {
+        return unavailable(s);
+    }
+    if (rc == 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, s->r,
+                      HSLOGNO(00303) "tenant %s has no free slot on any "
+                                     "active shared node: signup refused",
+                      s->req.tenant_slug);
+        return fail(s, HTTP_SERVICE_UNAVAILABLE, MSG_NO_CAPACITY,
+                    NO_CAPACITY_RETRY);
+    }
+    *answered = 0;
+    return OK;
+}
+
 static int new_signup(signup *s)
 {
     const char *why;
-    int rc;
+    int rc, answered;
 
     rc = insert_customer(s);
     if (rc < 0) {
@@ -435,17 +493,9 @@ static int new_signup(signup *s)
     if ((why = new_code(s, s->customer))) {
         return code_failed(s, why);
     }
-    rc = take_slot(s);
-    if (rc < 0) {
-        return unavailable(s);
-    }
-    if (rc == 0) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, s->r,
-                      HSLOGNO(00303) "tenant %s has no free slot on any "
-                                     "active shared node: signup refused",
-                      s->req.tenant_slug);
-        return fail(s, HTTP_SERVICE_UNAVAILABLE, MSG_NO_CAPACITY,
-                    NO_CAPACITY_RETRY);
+    rc = need_slot(s, &answered);
+    if (answered) {
+        return rc;
     }
     return commit_and_answer(s, s->customer);
 }
