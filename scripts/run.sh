@@ -107,7 +107,7 @@ DefaultRuntimeDir "$STATE/run"
 ErrorLog "$STATE/logs/error_log"
 LogFormat "%h %t \"%r\" %>s %b %D" timed
 CustomLog "$STATE/logs/access_log" timed
-LogLevel warn
+LogLevel warn hydra_signup:notice
 User $RUN_USER
 Group $RUN_USER
 LoadModule mpm_event_module $MODS/mod_mpm_event.so

@@ -19,7 +19,7 @@ use HydraTest qw(dbh reset_db add_tenant signup_code verify_code get_json
                  wait_until wait_port free_port
                  json_bytes pg_stop pg_start check);
 
-plan tests => 54, have_lwp;
+plan tests => 55, have_lwp;
 
 my $db = dbh();
 reset_db();
@@ -276,7 +276,11 @@ my ($pend) = $db->selectrow_array(
      AND node_id IS NULL", undef, $t2);
 ok t_cmp($pend, 24, 'the 24 pending rows stay');
 
-# ---- the reaper during a database restart -------------------------------
+# ---- a graceful restart of the second server, then a database restart ---
+# (the second server's reaper must still run afterwards: it logs the outage)
+system("$httpd -f $dir/httpd.conf -k graceful >/dev/null 2>&1");
+check wait_until(sub { log_since("$dir/error.log", $log2_start) =~ /AH00171|resuming normal operations/ }, 15),
+      'second httpd restarted gracefully';
 add_tenant(slug => 'reap3', nodes => [[6, 0]]);
 my $t3 = tenant_id('reap3');
 my $n3 = node_of('reap3');
