@@ -12,6 +12,7 @@
 
 #include "hs_config.h"
 #include "hs_db.h"
+#include "hs_dbgate.h"
 #include "hs_endpoints.h"
 #include "hs_log.h"
 #include "hs_ratelimit.h"
@@ -33,6 +34,22 @@ static int hs_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     return hs_ratelimit_post_config(pconf, plog, ptemp, s);
 }
 
+static void hs_child_init(apr_pool_t *p, server_rec *s)
+{
+    server_rec *sp;
+    for (sp = s; sp; sp = sp->next) {
+        hs_srv_cfg *sc =
+            ap_get_module_config(sp->module_config, &hydra_signup_module);
+        if (sc->db_gate && hs_dbgate_child_init(sc->db_gate, p)) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, sp,
+                         HSLOGNO(00911) "cannot create the database gate "
+                                        "(HydraSignupDBConnections): none "
+                                        "in this process");
+        }
+    }
+    hs_ratelimit_child_init(p, s);
+}
+
 static void hs_register_hooks(apr_pool_t *p)
 {
     /* our statements must be registered before mod_dbd prepares them */
@@ -41,7 +58,7 @@ static void hs_register_hooks(apr_pool_t *p)
     ap_hook_pre_config(hs_ratelimit_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(hs_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(hs_post_config, NULL, before_dbd, APR_HOOK_MIDDLE);
-    ap_hook_child_init(hs_ratelimit_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(hs_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(hs_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 

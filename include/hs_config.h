@@ -68,6 +68,7 @@ typedef struct {
 typedef struct {
     const char *ratelimit_cache; /* "provider[:args]" */
     long reap_interval;          /* seconds; 0 unset (default), -1 off */
+    struct hs_dbgate *db_gate;   /* HydraSignupDBConnections; NULL: none */
 } hs_srv_cfg;
 
 void *hs_create_dir_cfg(apr_pool_t *p, char *dir);

@@ -19,6 +19,7 @@
 #include <apr_strings.h>
 
 #include "hs_config.h"
+#include "hs_dbgate.h"
 #include "hs_log.h"
 #include "hs_spool.h"
 
@@ -148,6 +149,9 @@ void *hs_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
         add->ratelimit_cache ? add->ratelimit_cache : base->ratelimit_cache;
     c->reap_interval =
         add->reap_interval ? add->reap_interval : base->reap_interval;
+    /* a vhost without a gate of its own shares the main server's (and
+     * the main server's mod_dbd pool) */
+    c->db_gate = add->db_gate ? add->db_gate : base->db_gate;
     return c;
 }
 
@@ -605,6 +609,28 @@ static const char *set_reap_interval(cmd_parms *cmd, void *cfg, const char *arg)
     return NULL;
 }
 
+static const char *set_db_connections(cmd_parms *cmd, void *cfg, const char *n,
+                                      const char *wait)
+{
+    hs_srv_cfg *sc =
+        ap_get_module_config(cmd->server->module_config, &hydra_signup_module);
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
+    long max, ms = 5000;
+    if (err) {
+        return err;
+    }
+    if (parse_positive(n, 100000, &max)) {
+        return dir_error(cmd, "'%s' is not a positive number of connections",
+                         n);
+    }
+    if (wait && parse_positive(wait, 600000, &ms)) {
+        return dir_error(cmd, "'%s' is not a wait of 1 to 600000 ms", wait);
+    }
+    sc->db_gate =
+        hs_dbgate_make(cmd->pool, (int)max, (apr_interval_time_t)ms * 1000);
+    return NULL;
+}
+
 static const char *set_cors(cmd_parms *cmd, void *cfg, const char *arg)
 {
     hs_dir_cfg *c = cfg;
@@ -678,6 +704,10 @@ const command_rec hs_cmds[] = {
                     "origins allowed by CORS"),
     AP_INIT_TAKE1("HydraSignupReapInterval", set_reap_interval, NULL, RSRC_CONF,
                   "seconds between two runs of the slot reaper, or Off"),
+    AP_INIT_TAKE12("HydraSignupDBConnections", set_db_connections, NULL,
+                   RSRC_CONF,
+                   "database connections one process uses at once (set it "
+                   "to DBDMax) [longest wait in ms, default 5000]"),
     {NULL}};
 
 /* ---- configuration-time checks ----------------------------------------- */

@@ -14,7 +14,9 @@
 #include <apr_strings.h>
 #include <libpq-fe.h>
 
+#include "hs_config.h"
 #include "hs_db.h"
+#include "hs_dbgate.h"
 #include "hs_log.h"
 
 APLOG_USE_MODULE(hydra_signup);
@@ -377,9 +379,16 @@ static int recovered(hs_db *db)
 hs_db *hs_db_acquire(request_rec *r)
 {
     hs_db *db = apr_pcalloc(r->pool, sizeof(*db));
+    const hs_srv_cfg *sc =
+        ap_get_module_config(r->server->module_config, &hydra_signup_module);
     db->r = r;
     db->s = r->server;
     db->pool = r->pool;
+    /* a place at the gate first (bounded wait), so that the pool's acquire
+     * below, which has no time-out, finds a connection */
+    if (sc->db_gate && hs_dbgate_enter(sc->db_gate, r)) {
+        return NULL;
+    }
     db->dbd = dbd_acquire(r);
     if (!db->dbd) {
         /* mod_dbd drops a dead pooled connection; a second try opens a
