@@ -47,6 +47,7 @@ static void hs_child_init(apr_pool_t *p, server_rec *s)
                                         "in this process");
         }
     }
+    hs_plans_child_init(p);
     hs_ratelimit_child_init(p, s);
 }
 

@@ -62,6 +62,7 @@ typedef struct {
     hs_rate rate_signup;
     hs_rate rate_verify;
     apr_array_header_t *cors_origins; /* const char * */
+    long plans_cache_ttl;             /* seconds; 0 off */
 } hs_dir_cfg;
 
 /* Server-wide (main server only) settings. */
@@ -95,6 +96,7 @@ int hs_cfg_mails_per_hour(const hs_dir_cfg *c);
 long hs_cfg_pending_ttl(const hs_dir_cfg *c);
 int hs_cfg_placement(const hs_dir_cfg *c);
 long hs_cfg_max_body(const hs_dir_cfg *c);
+long hs_cfg_plans_cache_ttl(const hs_dir_cfg *c);
 int hs_cfg_conceal(const hs_dir_cfg *c);
 hs_rate hs_cfg_rate_signup(const hs_dir_cfg *c);
 hs_rate hs_cfg_rate_verify(const hs_dir_cfg *c);

@@ -42,6 +42,7 @@ APLOG_USE_MODULE(hydra_signup);
 #define DEF_RATE_VERIFY_W 60
 #define MIN_SECRET 32
 #define DEF_REAP_INTERVAL 5
+#define DEF_PLANS_CACHE_TTL 5
 
 void *hs_create_dir_cfg(apr_pool_t *p, char *dir)
 {
@@ -59,6 +60,7 @@ void *hs_create_dir_cfg(apr_pool_t *p, char *dir)
     c->max_body = HS_UNSET;
     c->rate_signup.limit = HS_UNSET;
     c->rate_verify.limit = HS_UNSET;
+    c->plans_cache_ttl = HS_UNSET;
     return c;
 }
 
@@ -133,6 +135,7 @@ void *hs_merge_dir_cfg(apr_pool_t *p, void *basev, void *addv)
     c->rate_verify = add->rate_verify.limit != HS_UNSET ? add->rate_verify
                                                         : base->rate_verify;
     c->cors_origins = PICK_PTR(cors_origins);
+    c->plans_cache_ttl = PICK_NUM(plans_cache_ttl);
     return c;
 }
 
@@ -222,6 +225,11 @@ const hs_mail_template *hs_cfg_template(const hs_dir_cfg *c, hs_mail_kind kind)
     const hs_mail_template *t =
         kind == HS_MAIL_VERIFY ? c->mail_template : c->mail_exists_template;
     return t ? t : hs_mail_default_template(kind);
+}
+
+long hs_cfg_plans_cache_ttl(const hs_dir_cfg *c)
+{
+    return DEFAULTED(c->plans_cache_ttl, DEF_PLANS_CACHE_TTL);
 }
 
 long hs_cfg_reap_interval(const hs_srv_cfg *c)
@@ -631,6 +639,21 @@ static const char *set_db_connections(cmd_parms *cmd, void *cfg, const char *n,
     return NULL;
 }
 
+static const char *set_plans_cache_ttl(cmd_parms *cmd, void *cfg,
+                                       const char *arg)
+{
+    long v;
+    if (!strcasecmp(arg, "off")) {
+        ((hs_dir_cfg *)cfg)->plans_cache_ttl = 0;
+        return NULL;
+    }
+    if (parse_positive(arg, 3600, &v)) {
+        return dir_error(cmd, "'%s' is neither Off nor 1 to 3600 seconds", arg);
+    }
+    ((hs_dir_cfg *)cfg)->plans_cache_ttl = v;
+    return NULL;
+}
+
 static const char *set_cors(cmd_parms *cmd, void *cfg, const char *arg)
 {
     hs_dir_cfg *c = cfg;
@@ -704,6 +727,8 @@ const command_rec hs_cmds[] = {
                     "origins allowed by CORS"),
     AP_INIT_TAKE1("HydraSignupReapInterval", set_reap_interval, NULL, RSRC_CONF,
                   "seconds between two runs of the slot reaper, or Off"),
+    AP_INIT_TAKE1("HydraSignupPlansCacheTTL", set_plans_cache_ttl, NULL,
+                  ANYWHERE, "seconds a process keeps a plans answer, or Off"),
     AP_INIT_TAKE12("HydraSignupDBConnections", set_db_connections, NULL,
                    RSRC_CONF,
                    "database connections one process uses at once (set it "
