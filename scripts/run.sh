@@ -141,7 +141,7 @@ ${HYDRA_RATE_VERIFY:+HydraSignupRateLimit verify $HYDRA_RATE_VERIFY}
 
 <Location /v1/public/signup>
     SetHandler hydra-signup
-    HydraSignupTenants demo
+    HydraSignupTenants ${HYDRA_TENANTS:-demo}
 </Location>
 CONF
 if [ -f "$STATE/run/httpd.pid" ] && kill -0 "$(cat "$STATE/run/httpd.pid")" 2>/dev/null; then

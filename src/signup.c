@@ -68,9 +68,26 @@ enum {
     C_LAST_MAIL_AGE
 };
 
+/* where a signup's time goes (LogLevel hydra_signup:trace1, HS00310) */
+enum {
+    P_START,
+    P_ACQUIRED,
+    P_BEGUN,
+    P_LOCKED,
+    P_CONTEXT,
+    P_INSERTED,
+    P_CODE,
+    P_SPOOLED,
+    P_SLOT,
+    P_COMMITTED,
+    P_PUBLISHED,
+    P_N
+};
+
 typedef struct {
     request_rec *r;
     const hs_dir_cfg *cfg;
+    apr_time_t at[P_N];
     hs_signup_req req;
     hs_db *db;
     hs_spool_msg *msg;
@@ -78,6 +95,39 @@ typedef struct {
     const char *customer; /* id */
     const char *site_url;
 } signup;
+
+static void mark(signup *s, int phase)
+{
+    s->at[phase] = apr_time_now();
+}
+
+/* One trace line per committed signup: microseconds per phase. */
+static void log_phases(signup *s)
+{
+    static const char *const names[P_N] = {
+        "start", "acquire", "begin", "lock",   "context", "insert",
+        "code",  "spool",   "slot",  "commit", "publish"};
+    char buf[512];
+    apr_size_t len = 0;
+    apr_time_t prev = s->at[P_START];
+    int i;
+
+    if (!APLOGrtrace1(s->r)) {
+        return;
+    }
+    buf[0] = '\0';
+    for (i = 1; i < P_N && len < sizeof(buf); i++) {
+        long us = s->at[i] ? (long)(s->at[i] - prev) : -1;
+        len +=
+            apr_snprintf(buf + len, sizeof(buf) - len, " %s=%ld", names[i], us);
+        if (s->at[i]) {
+            prev = s->at[i];
+        }
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, s->r,
+                  HSLOGNO(00310) "signup phases (us):%s total=%ld", buf,
+                  (long)(prev - s->at[P_START]));
+}
 
 static long num(const char *v, long dflt)
 {
@@ -145,11 +195,13 @@ static const char *queue_mail(signup *s, hs_mail_kind kind, const char *code)
                               &len))) {
         return apr_pstrcat(r->pool, "rendering the mail failed: ", err, NULL);
     }
+    mark(s, P_CODE);
     if ((err =
              hs_spool_write(r->pool, s->cfg->spool_dir, text, len, &s->msg))) {
         s->msg = NULL;
         return apr_pstrcat(r->pool, "writing to the spool failed: ", err, NULL);
     }
+    mark(s, P_SPOOLED);
     return NULL;
 }
 
@@ -160,10 +212,12 @@ static int commit_and_answer(signup *s, const char *customer_id)
     json_object *o;
     const char *err;
 
+    mark(s, P_SLOT);
     if (hs_db_end(s->db, 1)) {
         s->db = NULL; /* already ended */
         return unavailable(s);
     }
+    mark(s, P_COMMITTED);
     s->db = NULL;
     if (s->msg && (err = hs_spool_publish(s->msg))) {
         /* the signup exists; a new signup request mails a fresh code */
@@ -173,6 +227,8 @@ static int commit_and_answer(signup *s, const char *customer_id)
                       customer_id, err);
     }
     s->msg = NULL;
+    mark(s, P_PUBLISHED);
+    log_phases(s);
     o = hs_json_pool_own(r->pool, json_object_new_object());
     json_object_object_add(o, "customer_id",
                            json_object_new_string(customer_id));
@@ -485,6 +541,7 @@ static int new_signup(signup *s)
     if (rc < 0) {
         return unavailable(s);
     }
+    mark(s, P_INSERTED);
     if (rc == 1) {
         /* a concurrent signup with this address just committed */
         return fail(s, HTTP_TOO_MANY_REQUESTS, MSG_RESEND,
@@ -527,22 +584,30 @@ int hs_signup_handle(request_rec *r, const hs_dir_cfg *cfg)
     if (!hs_cfg_serves(cfg, s.req.tenant_slug)) {
         return hs_send_detail(r, HTTP_NOT_FOUND, "Tenant not found");
     }
-    if (!(s.db = hs_db_acquire(r)) || hs_db_begin(s.db)) {
+    mark(&s, P_START);
+    if (!(s.db = hs_db_acquire(r))) {
+        return unavailable(&s);
+    }
+    mark(&s, P_ACQUIRED);
+    if (hs_db_begin(s.db)) {
         s.db = NULL;
         return unavailable(&s);
     }
+    mark(&s, P_BEGUN);
     /* serialise with other signups of this address (mail budget) */
     args[0] = s.req.tenant_slug;
     args[1] = s.req.email;
     if (hs_db_select(s.db, HS_Q_ADDRESS_LOCK, NULL, 2, args)) {
         return unavailable(&s);
     }
+    mark(&s, P_LOCKED);
     args[0] = s.req.plan;
     args[1] = args[2] = args[3] = args[4] = s.req.email;
     args[5] = s.req.tenant_slug;
     if (hs_db_select(s.db, HS_Q_TENANT, &res, 6, args)) {
         return unavailable(&s);
     }
+    mark(&s, P_CONTEXT);
     if (res.nrows == 0 || !hs_db_true(res.rows[0][C_ENABLED])) {
         return fail(&s, HTTP_NOT_FOUND, "Tenant not found", 0);
     }
