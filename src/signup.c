@@ -68,7 +68,7 @@ enum {
     C_LAST_MAIL_AGE
 };
 
-/* where a signup's time goes (LogLevel hydra_signup:trace1, HS00310) */
+/* where a signup's time goes (LogLevel hydra_signup:trace1, HS00909) */
 enum {
     P_START,
     P_ACQUIRED,
@@ -125,7 +125,7 @@ static void log_phases(signup *s)
         }
     }
     ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, s->r,
-                  HSLOGNO(00310) "signup phases (us):%s total=%ld", buf,
+                  HSLOGNO(00909) "signup phases (us):%s total=%ld", buf,
                   (long)(prev - s->at[P_START]));
 }
 
