@@ -15,10 +15,12 @@
 
 #include "hs_config.h"
 #include "hs_db.h"
+#include "hs_dbgate.h"
 #include "hs_endpoints.h"
 #include "hs_log.h"
 #include "hs_metrics.h"
 #include "hs_ratelimit.h"
+#include "hs_reaper.h"
 
 static int hs_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                           apr_pool_t *ptemp, server_rec *s)
@@ -31,7 +33,27 @@ static int hs_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     }
     hs_db_register(s);
     hs_metrics_post_config(pconf, s);
+    if (hs_reaper_post_config(pconf, s) != OK) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     return hs_ratelimit_post_config(pconf, plog, ptemp, s);
+}
+
+static void hs_child_init(apr_pool_t *p, server_rec *s)
+{
+    server_rec *sp;
+    for (sp = s; sp; sp = sp->next) {
+        hs_srv_cfg *sc =
+            ap_get_module_config(sp->module_config, &hydra_signup_module);
+        if (hs_srv_db_gate(sc) && hs_dbgate_child_init(hs_srv_db_gate(sc), p)) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, sp,
+                         HSLOGNO(00911) "cannot create the database gate "
+                                        "(HydraSignupDBConnections): none "
+                                        "in this process");
+        }
+    }
+    hs_plans_child_init(p);
+    hs_ratelimit_child_init(p, s);
 }
 
 static void hs_register_hooks(apr_pool_t *p)
@@ -42,7 +64,7 @@ static void hs_register_hooks(apr_pool_t *p)
     ap_hook_pre_config(hs_ratelimit_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(hs_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(hs_post_config, NULL, before_dbd, APR_HOOK_MIDDLE);
-    ap_hook_child_init(hs_ratelimit_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(hs_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(hs_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_log_transaction(hs_metrics_log_transaction, NULL, NULL,
                             APR_HOOK_MIDDLE);

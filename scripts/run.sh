@@ -117,7 +117,7 @@ DefaultRuntimeDir "$STATE/run"
 ErrorLog "$STATE/logs/error_log"
 LogFormat "%h %t \"%r\" %>s %b %D" timed
 CustomLog "$STATE/logs/access_log" timed
-LogLevel warn
+LogLevel warn hydra_signup:notice
 User $RUN_USER
 Group $RUN_USER
 LoadModule mpm_event_module $MODS/mod_mpm_event.so
@@ -125,14 +125,21 @@ LoadModule authz_core_module $MODS/mod_authz_core.so
 LoadModule dbd_module $MODS/mod_dbd.so
 LoadModule socache_shmcb_module $MODS/mod_socache_shmcb.so
 LoadModule hydra_signup_module $SRC/mod_hydra_signup.so
+# the recommended production shape (README, "Connection budget"): at most
+# ServerLimit x DBDMax = 4 x 8 = 32 PostgreSQL sessions for this host,
+# whatever the load; a request waits at most 3 s for a connection, then 503
+ServerLimit 4
+StartServers 2
 ThreadsPerChild 25
+MaxRequestWorkers 100
 DBDriver pgsql
-DBDParams "$(hs_pg_dsn "$PG_PORT")"
+DBDParams "$(hs_pg_dsn "$PG_PORT") connect_timeout=5 options='-c statement_timeout=5000 -c lock_timeout=2000'"
 DBDPersist On
 DBDMin 0
 DBDKeep 8
-DBDMax 25
+DBDMax 8
 DBDExptime 60
+HydraSignupDBConnections 8 3000
 
 HydraSignupJWTAlgorithm $ALG
 HydraSignupJWTKeyFile "$STATE/keys/$KEY"
@@ -144,8 +151,9 @@ ${HYDRA_RATE_VERIFY:+HydraSignupRateLimit verify $HYDRA_RATE_VERIFY}
 
 <Location /v1/public/signup>
     SetHandler hydra-signup
-    # every tenant in the database: one a user inserts is served at once
-    HydraSignupTenants *
+    # every tenant in the database (one a user inserts is served at once),
+    # or HYDRA_TENANTS
+    HydraSignupTenants ${HYDRA_TENANTS:-*}
     HydraSignupPage On
 </Location>
 CONF

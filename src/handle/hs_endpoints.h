@@ -16,6 +16,8 @@ int hs_handler(request_rec *r);
 
 /* GET {location}/plans/{tenant_slug} */
 int hs_plans_handle(request_rec *r, const hs_dir_cfg *cfg, const char *slug);
+/* child_init: the per-process plans cache */
+void hs_plans_child_init(apr_pool_t *p);
 
 /* POST {location} */
 int hs_signup_handle(request_rec *r, const hs_dir_cfg *cfg);

@@ -70,9 +70,26 @@ enum {
     C_LAST_MAIL_AGE
 };
 
+/* where a signup's time goes (LogLevel hydra_signup:trace1, HS00909) */
+enum {
+    P_START,
+    P_ACQUIRED,
+    P_BEGUN,
+    P_LOCKED,
+    P_CONTEXT,
+    P_INSERTED,
+    P_CODE,
+    P_SPOOLED,
+    P_SLOT,
+    P_COMMITTED,
+    P_PUBLISHED,
+    P_N
+};
+
 typedef struct {
     request_rec *r;
     const hs_dir_cfg *cfg;
+    apr_time_t at[P_N];
     hs_signup_req req;
     hs_db *db;
     hs_spool_msg *msg;
@@ -80,6 +97,39 @@ typedef struct {
     const char *customer; /* id */
     const char *site_url;
 } signup;
+
+static void mark(signup *s, int phase)
+{
+    s->at[phase] = apr_time_now();
+}
+
+/* One trace line per committed signup: microseconds per phase. */
+static void log_phases(signup *s)
+{
+    static const char *const names[P_N] = {
+        "start", "acquire", "begin", "lock",   "context", "insert",
+        "code",  "spool",   "slot",  "commit", "publish"};
+    char buf[512];
+    apr_size_t len = 0;
+    apr_time_t prev = s->at[P_START];
+    int i;
+
+    if (!APLOGrtrace1(s->r)) {
+        return;
+    }
+    buf[0] = '\0';
+    for (i = 1; i < P_N && len < sizeof(buf); i++) {
+        long us = s->at[i] ? (long)(s->at[i] - prev) : -1;
+        len +=
+            apr_snprintf(buf + len, sizeof(buf) - len, " %s=%ld", names[i], us);
+        if (s->at[i]) {
+            prev = s->at[i];
+        }
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, s->r,
+                  HSLOGNO(00909) "signup phases (us):%s total=%ld", buf,
+                  (long)(prev - s->at[P_START]));
+}
 
 static long num(const char *v, long dflt)
 {
@@ -153,12 +203,14 @@ static const char *queue_mail(signup *s, hs_mail_kind kind, const char *code)
                               &len))) {
         return apr_pstrcat(r->pool, "rendering the mail failed: ", err, NULL);
     }
+    mark(s, P_CODE);
     if ((err = hs_spool_write(r->pool, hs_cfg_spool_dir(s->cfg), text, len,
                               &s->msg))) {
         s->msg = NULL;
         hs_metrics_add(HS_M_SPOOL_FAILURES, 1);
         return apr_pstrcat(r->pool, "writing to the spool failed: ", err, NULL);
     }
+    mark(s, P_SPOOLED);
     return NULL;
 }
 
@@ -169,10 +221,12 @@ static int commit_and_answer(signup *s, const char *customer_id)
     json_object *o;
     const char *err;
 
+    mark(s, P_SLOT);
     if (hs_db_end(s->db, 1)) {
         s->db = NULL; /* already ended */
         return unavailable(s);
     }
+    mark(s, P_COMMITTED);
     s->db = NULL;
     if (s->msg && (err = hs_spool_publish(s->msg))) {
         /* the signup exists; a new signup request mails a fresh code */
@@ -186,6 +240,8 @@ static int commit_and_answer(signup *s, const char *customer_id)
         hs_metrics_add(HS_M_MAILS_SPOOLED, 1);
     }
     s->msg = NULL;
+    mark(s, P_PUBLISHED);
+    log_phases(s);
     o = hs_json_pool_own(r->pool, json_object_new_object());
     json_object_object_add(o, "customer_id",
                            json_object_new_string(customer_id));
@@ -338,10 +394,15 @@ static int existing_active(signup *s)
     return commit_and_answer(s, id);
 }
 
-/* The address has a pending signup: same customer, fresh code. */
+static int need_slot(signup *s, int *answered);
+
+/* The address has a pending signup: same customer, fresh code, and a slot
+ * again if its old one was released. */
 static int existing_pending(signup *s)
 {
     const char *why;
+    hs_db_result res;
+    int rc, answered;
     long age = num(s->ctx[C_CODE_AGE], -1);
     long resend = hs_cfg_resend_interval(s->cfg);
 
@@ -352,6 +413,23 @@ static int existing_pending(signup *s)
     s->site_url = s->ctx[C_CUST_SITE];
     if ((why = new_code(s, s->customer))) {
         return code_failed(s, why);
+    }
+    /* the new code is usable, so the signup must hold a slot: the old
+     * code's was given back when it expired or went void. The code row
+     * and the customer row are locked now, so no release runs between
+     * this look and COMMIT. */
+    if (hs_db_select(s->db, HS_Q_CUSTOMER_SLOT, &res, 1, &s->customer)) {
+        return unavailable(s);
+    }
+    if (res.nrows != 1) {
+        /* deleted (PendingTTL) since the context query */
+        return unavailable(s);
+    }
+    if (hs_db_true(res.rows[0][0])) {
+        rc = need_slot(s, &answered);
+        if (answered) {
+            return rc;
+        }
     }
     return commit_and_answer(s, s->customer);
 }
@@ -403,15 +481,31 @@ static int insert_customer(signup *s)
     return -1;
 }
 
-/* Takes one slot for s->customer. 1 taken, 0 no capacity, -1 error. */
+/* Gives back the tenant's slots held by codes that can no longer be used
+ * and purges its signups past PendingTTL, inside this transaction (the
+ * reaper does the same every few seconds; this is for a signup that finds
+ * no room before it runs). 0, or -1 on error. */
+static int reclaim(signup *s)
+{
+    const char *ttl = apr_ltoa(s->r->pool, hs_cfg_pending_ttl(s->cfg));
+    const char *purge[3] = {s->ctx[C_TENANT_ID], ttl, ttl};
+
+    if (hs_db_select(s->db, HS_Q_RELEASE_TENANT, NULL, 1,
+                     &s->ctx[C_TENANT_ID]) ||
+        hs_db_select(s->db, HS_Q_PURGE_TENANT, NULL, 3, purge)) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Takes one slot for s->customer (who holds none). 1 taken, 0 no
+ * capacity, -1 error. */
 static int take_slot(signup *s)
 {
     const char *label = hs_cfg_placement(s->cfg) == HS_PLACE_FILL
                             ? HS_Q_TAKE_SLOT_FILL
                             : HS_Q_TAKE_SLOT_SPREAD;
     const char *args[2] = {s->ctx[C_TENANT_ID], s->customer};
-    const char *ttl = apr_ltoa(s->r->pool, hs_cfg_pending_ttl(s->cfg));
-    const char *reclaim[3] = {s->ctx[C_TENANT_ID], ttl, ttl};
     hs_db_result res;
     int i;
 
@@ -425,8 +519,8 @@ static int take_slot(signup *s)
             return 1;
         }
         /* the chosen node filled up while we waited for it, or all are
-         * full: let expired pending signups go, then look again */
-        if (i == 0 && hs_db_exec(s->db, HS_Q_RECLAIM, NULL, 3, reclaim)) {
+         * full: let unusable codes' slots go, then look again */
+        if (i == 0 && reclaim(s)) {
             hs_metrics_add(HS_M_PLACE_ERROR, 1);
             return -1;
         }
@@ -435,24 +529,11 @@ static int take_slot(signup *s)
     return 0;
 }
 
-static int new_signup(signup *s)
+/* A slot for s->customer; answers (and returns) unless it got one. */
+static int need_slot(signup *s, int *answered)
 {
-    const char *why;
-    int rc;
-
-    rc = insert_customer(s);
-    if (rc < 0) {
-        return unavailable(s);
-    }
-    if (rc == 1) {
-        /* a concurrent signup with this address just committed */
-        return fail(s, HTTP_TOO_MANY_REQUESTS, MSG_RESEND,
-                    hs_cfg_resend_interval(s->cfg));
-    }
-    if ((why = new_code(s, s->customer))) {
-        return code_failed(s, why);
-    }
-    rc = take_slot(s);
+    int rc = take_slot(s);
+    *answered = 1;
     if (rc < 0) {
         return unavailable(s);
     }
@@ -463,6 +544,32 @@ static int new_signup(signup *s)
                       s->req.tenant_slug);
         return fail(s, HTTP_SERVICE_UNAVAILABLE, MSG_NO_CAPACITY,
                     NO_CAPACITY_RETRY);
+    }
+    *answered = 0;
+    return OK;
+}
+
+static int new_signup(signup *s)
+{
+    const char *why;
+    int rc, answered;
+
+    rc = insert_customer(s);
+    if (rc < 0) {
+        return unavailable(s);
+    }
+    mark(s, P_INSERTED);
+    if (rc == 1) {
+        /* a concurrent signup with this address just committed */
+        return fail(s, HTTP_TOO_MANY_REQUESTS, MSG_RESEND,
+                    hs_cfg_resend_interval(s->cfg));
+    }
+    if ((why = new_code(s, s->customer))) {
+        return code_failed(s, why);
+    }
+    rc = need_slot(s, &answered);
+    if (answered) {
+        return rc;
     }
     return commit_and_answer(s, s->customer);
 }
@@ -494,22 +601,30 @@ int hs_signup_handle(request_rec *r, const hs_dir_cfg *cfg)
     if (!hs_cfg_serves(cfg, s.req.tenant_slug)) {
         return hs_send_detail(r, HTTP_NOT_FOUND, "Tenant not found");
     }
-    if (!(s.db = hs_db_acquire(r)) || hs_db_begin(s.db)) {
+    mark(&s, P_START);
+    if (!(s.db = hs_db_acquire(r))) {
+        return unavailable(&s);
+    }
+    mark(&s, P_ACQUIRED);
+    if (hs_db_begin(s.db)) {
         s.db = NULL;
         return unavailable(&s);
     }
+    mark(&s, P_BEGUN);
     /* serialise with other signups of this address (mail budget) */
     args[0] = s.req.tenant_slug;
     args[1] = s.req.email;
     if (hs_db_select(s.db, HS_Q_ADDRESS_LOCK, NULL, 2, args)) {
         return unavailable(&s);
     }
+    mark(&s, P_LOCKED);
     args[0] = s.req.plan;
     args[1] = args[2] = args[3] = args[4] = s.req.email;
     args[5] = s.req.tenant_slug;
     if (hs_db_select(s.db, HS_Q_TENANT, &res, 6, args)) {
         return unavailable(&s);
     }
+    mark(&s, P_CONTEXT);
     if (res.nrows == 0 || !hs_db_true(res.rows[0][C_ENABLED])) {
         return fail(&s, HTTP_NOT_FOUND, "Tenant not found", 0);
     }

@@ -41,7 +41,7 @@ APLOG_USE_MODULE(hydra_signup);
 #define NO_CUSTOMER "00000000-0000-0000-0000-000000000000"
 
 /* columns of HS_Q_VERIFY_ATTEMPT */
-enum { V_CUSTOMER, V_TENANT, V_MAC, V_ATTEMPTS, V_EXPIRED, V_VOID };
+enum { V_CUSTOMER, V_TENANT, V_MAC, V_ATTEMPTS, V_EXPIRED, V_VOID, V_RELEASED };
 
 /* HMAC of the given code for customer, raw (HS_HMAC_LEN bytes). */
 static int code_mac(request_rec *r, const hs_dir_cfg *cfg, const char *customer,
@@ -245,8 +245,11 @@ int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
                       hs_cfg_resend_interval(cfg));
     }
     match = hs_ct_equal(given, stored, sizeof(given));
-    if (!match || hs_db_true(row[V_EXPIRED])) {
-        /* the attempt stays counted */
+    if (!match || hs_db_true(row[V_EXPIRED]) || hs_db_true(row[V_RELEASED])) {
+        /* the attempt stays counted. A released slot means the code
+         * expired (the reaper's clock ran ahead of this transaction's):
+         * the same answer, and HS_Q_ACTIVATE refuses a customer without a
+         * slot in any case */
         return finish(r, db, 1, HTTP_BAD_REQUEST, MSG_INVALID, 0);
     }
 

@@ -20,6 +20,7 @@
 #include <apr_strings.h>
 
 #include "hs_config.h"
+#include "hs_dbgate.h"
 #include "hs_log.h"
 #include "hs_page.h"
 #include "hs_spool.h"
@@ -469,6 +470,63 @@ static const char *set_cache(cmd_parms *cmd, void *cfg, const char *arg)
     return NULL;
 }
 
+static const char *set_reap_interval(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    hs_srv_cfg *sc =
+        ap_get_module_config(cmd->server->module_config, &hydra_signup_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    long v;
+    if (err) {
+        return err;
+    }
+    if (!strcasecmp(arg, "off")) {
+        sc->reap_interval = 0; /* hs_srv_reap_interval() 0: no reaper */
+        return NULL;
+    }
+    if (parse_positive(arg, 3600, &v)) {
+        return dir_error(cmd, "'%s' is neither Off nor 1 to 3600 seconds", arg);
+    }
+    sc->reap_interval = v;
+    return NULL;
+}
+
+static const char *set_db_connections(cmd_parms *cmd, void *cfg, const char *n,
+                                      const char *wait)
+{
+    hs_srv_cfg *sc =
+        ap_get_module_config(cmd->server->module_config, &hydra_signup_module);
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
+    long max, ms = 5000;
+    if (err) {
+        return err;
+    }
+    if (parse_positive(n, 100000, &max)) {
+        return dir_error(cmd, "'%s' is not a positive number of connections",
+                         n);
+    }
+    if (wait && parse_positive(wait, 600000, &ms)) {
+        return dir_error(cmd, "'%s' is not a wait of 1 to 600000 ms", wait);
+    }
+    sc->db_gate =
+        hs_dbgate_make(cmd->pool, (int)max, (apr_interval_time_t)ms * 1000);
+    return NULL;
+}
+
+static const char *set_plans_cache_ttl(cmd_parms *cmd, void *cfg,
+                                       const char *arg)
+{
+    long v;
+    if (!strcasecmp(arg, "off")) {
+        ((hs_dir_cfg *)cfg)->plans_cache_ttl = 0;
+        return NULL;
+    }
+    if (parse_positive(arg, 3600, &v)) {
+        return dir_error(cmd, "'%s' is neither Off nor 1 to 3600 seconds", arg);
+    }
+    ((hs_dir_cfg *)cfg)->plans_cache_ttl = v;
+    return NULL;
+}
+
 static const char *set_cors(cmd_parms *cmd, void *cfg, const char *arg)
 {
     hs_dir_cfg *c = cfg;
@@ -567,6 +625,14 @@ const command_rec hs_cmds[] = {
                  "<location>/widget.js"),
     AP_INIT_TAKE1("HydraSignupPortalURL", set_portal_url, NULL, ANYWHERE,
                   "where the page POSTs the tokens after a verify"),
+    AP_INIT_TAKE1("HydraSignupReapInterval", set_reap_interval, NULL, RSRC_CONF,
+                  "seconds between two runs of the slot reaper, or Off"),
+    AP_INIT_TAKE1("HydraSignupPlansCacheTTL", set_plans_cache_ttl, NULL,
+                  ANYWHERE, "seconds a process keeps a plans answer, or Off"),
+    AP_INIT_TAKE12("HydraSignupDBConnections", set_db_connections, NULL,
+                   RSRC_CONF,
+                   "database connections one process uses at once (set it "
+                   "to DBDMax) [longest wait in ms, default 5000]"),
     {NULL}};
 
 /* ---- configuration-time checks ----------------------------------------- */

@@ -4,6 +4,7 @@
  * the helpers that run them (see hs_db.h). Parameters are text ("%s") and
  * cast in SQL; SQL is never built from input.
  */
+#include <stdarg.h>
 #include <string.h>
 
 #include "httpd.h"
@@ -14,8 +15,10 @@
 #include <apr_strings.h>
 #include <libpq-fe.h>
 
+#include "hs_config.h"
 #include "hs_db.h"
 #include "hs_metrics.h"
+#include "hs_dbgate.h"
 #include "hs_log.h"
 
 APLOG_USE_MODULE(hydra_signup);
@@ -39,7 +42,49 @@ typedef struct {
     "  ORDER BY " order " LIMIT 1 FOR UPDATE)"                                 \
     " AND used < capacity RETURNING id)"                                       \
     " UPDATE customers SET node_id = slot.id FROM slot"                        \
-    " WHERE customers.id = %s::uuid RETURNING slot.id::text"
+    " WHERE customers.id = %s::uuid AND customers.node_id IS NULL"             \
+    " RETURNING slot.id::text"
+
+/* Releases the slots of pending signups whose code is expired or void
+ * (CONTRACT section 1); cond narrows it to one tenant. The nodes are locked
+ * in id order, so that two releases never wait for each other crosswise. */
+#define RELEASE(cond)                                                          \
+    "WITH rel AS (SELECT c.id, c.node_id FROM customers c"                     \
+    "  JOIN hydra_signup_codes k ON k.customer_id = c.id"                      \
+    "  WHERE c.status = 'pending' AND c.node_id IS NOT NULL"                   \
+    "  AND (k.void OR k.expires_at <= now()) " cond                            \
+    "  FOR UPDATE OF c, k SKIP LOCKED),"                                       \
+    " cu AS (UPDATE customers SET node_id = NULL FROM rel"                     \
+    "  WHERE customers.id = rel.id RETURNING rel.node_id),"                    \
+    " freed AS (SELECT node_id, count(*) AS n FROM cu GROUP BY node_id),"      \
+    " lk AS (SELECT id FROM nodes WHERE id IN (SELECT node_id FROM freed)"     \
+    "  ORDER BY id FOR UPDATE)"                                                \
+    " UPDATE nodes SET used = used - freed.n FROM freed, lk"                   \
+    " WHERE nodes.id = freed.node_id AND lk.id = nodes.id"                     \
+    " RETURNING nodes.tenant_id::text, nodes.id::text, freed.n::text"
+
+/* Deletes pending signups past the pending ttl (and frees any slot they
+ * still hold); cond narrows it to one tenant (its parameter comes first). */
+#define PURGE(cond)                                                            \
+    "WITH old AS (SELECT c.id, c.node_id FROM customers c"                     \
+    "  JOIN hydra_signup_codes k ON k.customer_id = c.id"                      \
+    "  WHERE c.status = 'pending' " cond                                       \
+    "  AND c.created_at < now() - %s::int * interval '1 second'"               \
+    "  AND k.sent_at < now() - %s::int * interval '1 second'"                  \
+    "  FOR UPDATE OF c, k SKIP LOCKED),"                                       \
+    " del AS (DELETE FROM customers USING old WHERE customers.id = old.id"     \
+    "  RETURNING old.node_id),"                                                \
+    " freed AS (SELECT node_id, count(*) AS n FROM del"                        \
+    "  WHERE node_id IS NOT NULL GROUP BY node_id),"                           \
+    " lk AS (SELECT id FROM nodes WHERE id IN (SELECT node_id FROM freed)"     \
+    "  ORDER BY id FOR UPDATE),"                                               \
+    " upd AS (UPDATE nodes SET used = used - freed.n FROM freed, lk"           \
+    "  WHERE nodes.id = freed.node_id AND lk.id = nodes.id"                    \
+    "  RETURNING freed.n),"                                                    \
+    " pruned AS (DELETE FROM hydra_signup_mail_log"                            \
+    "  WHERE sent_at < now() - interval '1 day')"                              \
+    " SELECT (SELECT count(*) FROM del)::text,"                                \
+    " (SELECT coalesce(sum(n), 0) FROM upd)::text"
 
 static const hs_stmt stmts[] = {
     /* slug -> enabled, then one row per public plan (name NULL: none) */
@@ -108,6 +153,11 @@ static const hs_stmt stmts[] = {
      "SELECT id::text FROM customers"
      " WHERE tenant_id = %s::uuid AND lower(email) = lower(%s)"},
 
+    /* customer: its node (NULL: its slot was released), locked until
+     * COMMIT so that no release runs between this and taking a slot */
+    {HS_Q_CUSTOMER_SLOT, "SELECT (node_id IS NULL)::text FROM customers"
+                         " WHERE id = %s::uuid FOR UPDATE"},
+
     {HS_Q_TAKE_SLOT_SPREAD, TAKE_SLOT("used::float8 / capacity, id")},
     {HS_Q_TAKE_SLOT_FILL,
      TAKE_SLOT("used::float8 / capacity DESC, hostname, id")},
@@ -130,26 +180,26 @@ static const hs_stmt stmts[] = {
     {HS_Q_MAIL_LOG, "INSERT INTO hydra_signup_mail_log (tenant_id, email_lower)"
                     " VALUES (%s::uuid, lower(%s))"},
 
-    /* tenant, pending ttl, pending ttl: the tenant's unverified signups
-     * give their slot back, in one statement (codes go with them by ON
-     * DELETE CASCADE), once the ttl has passed since the signup and since
-     * its last code was mailed (a re-signup renews it); old mail log rows
-     * are pruned on the way. One tenant only: its node rows are the ones
-     * this transaction locks anyway. */
-    {HS_Q_RECLAIM,
-     "WITH gone AS (DELETE FROM customers c WHERE c.status = 'pending'"
-     "  AND c.tenant_id = %s::uuid"
-     "  AND c.created_at < now() - %s::int * interval '1 second'"
-     "  AND NOT EXISTS (SELECT 1 FROM hydra_signup_codes k"
-     "   WHERE k.customer_id = c.id"
-     "   AND k.sent_at >= now() - %s::int * interval '1 second')"
-     "  RETURNING c.node_id),"
-     " freed AS (SELECT node_id, count(*) AS n FROM gone"
-     "  WHERE node_id IS NOT NULL GROUP BY node_id),"
-     " pruned AS (DELETE FROM hydra_signup_mail_log"
-     "  WHERE sent_at < now() - interval '1 day')"
-     " UPDATE nodes SET used = used - freed.n FROM freed"
-     " WHERE nodes.id = freed.node_id RETURNING nodes.id::text"},
+    /* tenant: the slots of the tenant's pending signups whose code can no
+     * longer be used (expired or void) go back to their nodes; the rows
+     * stay, node_id NULL, so that a re-signup keeps its customer_id.
+     * Rows another transaction holds (a re-signup renewing the code, a
+     * verify counting an attempt) are skipped, never waited for: the next
+     * run takes them if they still qualify. FOR UPDATE re-checks the
+     * condition on the newest row versions, so two servers running this at
+     * once release each slot exactly once. Returns tenant, node, count. */
+    {HS_Q_RELEASE_TENANT, RELEASE("AND c.tenant_id = %s::uuid")},
+    /* the same for every tenant (the reaper) */
+    {HS_Q_RELEASE_ALL, RELEASE("")},
+
+    /* tenant, pending ttl, pending ttl: pending signups older than the ttl
+     * (since the signup and since the last code mailed; a re-signup renews
+     * it) are deleted, codes by ON DELETE CASCADE, with the slot of any
+     * that still holds one (a PendingTTL shorter than the CodeTTL); the
+     * mail log is pruned on the way. Returns rows deleted, slots freed. */
+    {HS_Q_PURGE_TENANT, PURGE("AND c.tenant_id = %s::uuid")},
+    /* pending ttl, pending ttl: the same for every tenant (the reaper) */
+    {HS_Q_PURGE_ALL, PURGE("")},
 
     /* slug, email: count the attempt first, under the row lock; a code
      * already consumed matches nothing */
@@ -160,7 +210,8 @@ static const hs_stmt stmts[] = {
      "  AND lower(c.email) = lower(%s) AND c.status = 'pending'"
      "  AND k.consumed_at IS NULL"
      " RETURNING c.id::text, t.id::text, k.code_hmac, k.attempts::text,"
-     "  (k.expires_at < now())::text, k.void::text"},
+     "  (k.expires_at < now())::text, k.void::text,"
+     "  (c.node_id IS NULL)::text"},
 
     /* customer: too many attempts, the code is void */
     {HS_Q_VERIFY_VOID,
@@ -181,7 +232,7 @@ static const hs_stmt stmts[] = {
      "  AND consumed_at IS NULL AND NOT void RETURNING customer_id),"
      " c AS (UPDATE customers SET status = 'active', verified_at = now()"
      "  FROM k WHERE customers.id = k.customer_id"
-     "  AND customers.status = 'pending'"
+     "  AND customers.status = 'pending' AND customers.node_id IS NOT NULL"
      "  RETURNING customers.id, customers.tenant_id)"
      " INSERT INTO hydra_signup_refresh_tokens (jti_hash, customer_id,"
      "  tenant_id, expires_at)"
@@ -191,21 +242,45 @@ static const hs_stmt stmts[] = {
 
 static APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) * dbd_prepare;
 static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) * dbd_acquire;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_open) * dbd_open;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_close) * dbd_close;
 
 #define NSTMTS (sizeof(stmts) / sizeof(stmts[0]))
 #define PID_KEY "hydra_signup:backend_pid"
 
 struct hs_db {
-    request_rec *r;
+    request_rec *r; /* NULL outside a request (the reaper) */
+    server_rec *s;
+    apr_pool_t *pool; /* r->pool, or the caller's */
     ap_dbd_t *dbd;
     int tx; /* inside BEGIN ... COMMIT/ROLLBACK */
 };
+
+/* Logs for a request, or for the server outside one. */
+static void db_log(const hs_db *db, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void db_log(const hs_db *db, int level, const char *fmt, ...)
+{
+    va_list ap;
+    const char *msg;
+    va_start(ap, fmt);
+    msg = apr_pvsprintf(db->pool, fmt, ap);
+    va_end(ap);
+    if (db->r) {
+        ap_log_rerror(APLOG_MARK, level, 0, db->r, "%s", msg);
+    }
+    else {
+        ap_log_error(APLOG_MARK, level, 0, db->s, "%s", msg);
+    }
+}
 
 int hs_db_init_functions(void)
 {
     dbd_prepare = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
     dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
-    return dbd_prepare && dbd_acquire ? 0 : -1;
+    dbd_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
+    dbd_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
+    return dbd_prepare && dbd_acquire && dbd_open && dbd_close ? 0 : -1;
 }
 
 /* Registered with the main server, whose statements virtual hosts share;
@@ -239,10 +314,8 @@ static int prepare_all(hs_db *db)
         int rv = apr_dbd_prepare(dbd->driver, dbd->pool, dbd->handle,
                                  stmts[i].sql, stmts[i].label, &st);
         if (rv) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, db->r,
-                          HSLOGNO(00209) "preparing %s failed: %s",
-                          stmts[i].label,
-                          apr_dbd_error(dbd->driver, dbd->handle, rv));
+            db_log(db, APLOG_ERR, HSLOGNO(00209) "preparing %s failed: %s",
+                   stmts[i].label, apr_dbd_error(dbd->driver, dbd->handle, rv));
             return -1;
         }
         apr_hash_set(dbd->prepared, stmts[i].label, APR_HASH_KEY_STRING, st);
@@ -280,9 +353,9 @@ static int ensure_prepared(hs_db *db)
     if (*seen == pid) {
         return 0;
     }
-    ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, db->r,
-                  HSLOGNO(00208) "database connection was re-established; "
-                                 "preparing statements again");
+    db_log(db, APLOG_NOTICE,
+           HSLOGNO(00208) "database connection was re-established; "
+                          "preparing statements again");
     if (prepare_all(db)) {
         return -1;
     }
@@ -308,7 +381,16 @@ static int recovered(hs_db *db)
 hs_db *hs_db_acquire(request_rec *r)
 {
     hs_db *db = apr_pcalloc(r->pool, sizeof(*db));
+    const hs_srv_cfg *sc =
+        ap_get_module_config(r->server->module_config, &hydra_signup_module);
     db->r = r;
+    db->s = r->server;
+    db->pool = r->pool;
+    /* a place at the gate first (bounded wait), so that the pool's acquire
+     * below, which has no time-out, finds a connection */
+    if (hs_srv_db_gate(sc) && hs_dbgate_enter(hs_srv_db_gate(sc), r)) {
+        return NULL;
+    }
     db->dbd = dbd_acquire(r);
     if (!db->dbd) {
         /* mod_dbd drops a dead pooled connection; a second try opens a
@@ -329,17 +411,48 @@ hs_db *hs_db_acquire(request_rec *r)
     return db;
 }
 
+hs_db *hs_db_open(server_rec *s, apr_pool_t *pool)
+{
+    hs_db *db = apr_pcalloc(pool, sizeof(*db));
+    db->s = s;
+    db->pool = pool;
+    db->dbd = dbd_open(pool, s);
+    if (!db->dbd) {
+        /* a dead pooled connection was dropped; a fresh one may work */
+        db->dbd = dbd_open(pool, s);
+    }
+    if (!db->dbd) {
+        return NULL;
+    }
+    if (ensure_prepared(db)) {
+        hs_db_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+void hs_db_close(hs_db *db)
+{
+    if (db && db->dbd) {
+        if (db->tx) {
+            hs_db_end(db, 0);
+        }
+        dbd_close(db->s, db->dbd);
+        db->dbd = NULL;
+    }
+}
+
 static apr_dbd_prepared_t *stmt(hs_db *db, const char *label)
 {
     apr_dbd_prepared_t *st =
         apr_hash_get(db->dbd->prepared, label, APR_HASH_KEY_STRING);
     if (!st) {
         hs_metrics_add(HS_M_DB_ERRORS, 1);
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, db->r,
-                      HSLOGNO(00202) "prepared statement %s is missing "
-                                     "(did the database refuse it when the "
-                                     "connection was opened?)",
-                      label);
+        db_log(db, APLOG_ERR,
+               HSLOGNO(00202) "prepared statement %s is missing "
+                              "(did the database refuse it when the "
+                              "connection was opened?)",
+               label);
     }
     return st;
 }
@@ -347,7 +460,7 @@ static apr_dbd_prepared_t *stmt(hs_db *db, const char *label)
 static int run_select(hs_db *db, const char *label, hs_db_result *res,
                       int nargs, const char **args, int *rv_out)
 {
-    request_rec *r = db->r;
+    apr_pool_t *pool = db->pool;
     ap_dbd_t *dbd = db->dbd;
     apr_dbd_prepared_t *st = stmt(db, label);
     apr_dbd_results_t *results = NULL;
@@ -360,32 +473,31 @@ static int run_select(hs_db *db, const char *label, hs_db_result *res,
         return -1;
     }
     /* random access: the whole (small) result is fetched at once */
-    rv = apr_dbd_pselect(dbd->driver, r->pool, dbd->handle, &results, st, 1,
-                         nargs, args);
+    rv = apr_dbd_pselect(dbd->driver, pool, dbd->handle, &results, st, 1, nargs,
+                         args);
     if (rv) {
         *rv_out = rv;
         return -1;
     }
     ncols = apr_dbd_num_cols(dbd->driver, results);
-    rows = apr_array_make(r->pool, 4, sizeof(const char **));
-    while ((rv = apr_dbd_get_row(dbd->driver, r->pool, results, &row, -1)) ==
-           0) {
-        const char **vals = apr_pcalloc(r->pool, sizeof(char *) * (ncols + 1));
+    rows = apr_array_make(pool, 4, sizeof(const char **));
+    while ((rv = apr_dbd_get_row(dbd->driver, pool, results, &row, -1)) == 0) {
+        const char **vals = apr_pcalloc(pool, sizeof(char *) * (ncols + 1));
         int i;
         for (i = 0; i < ncols; i++) {
             /* the pgsql driver gives "" for SQL NULL; no statement of ours
              * returns an empty string where it matters, so "" is NULL.
              * Copied: the driver frees the result after the last row. */
             const char *v = apr_dbd_get_entry(dbd->driver, row, i);
-            vals[i] = v && *v ? apr_pstrdup(r->pool, v) : NULL;
+            vals[i] = v && *v ? apr_pstrdup(pool, v) : NULL;
         }
         APR_ARRAY_PUSH(rows, const char **) = vals;
     }
     if (rv != -1) { /* -1: past the last row */
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      HSLOGNO(00290) "reading row %d of %s failed: %s",
-                      rows->nelts + 1, label,
-                      apr_dbd_error(dbd->driver, dbd->handle, rv));
+        hs_metrics_add(HS_M_DB_ERRORS, 1);
+        db_log(db, APLOG_ERR, HSLOGNO(00290) "reading row %d of %s failed: %s",
+               rows->nelts + 1, label,
+               apr_dbd_error(dbd->driver, dbd->handle, rv));
     }
     if (res) {
         res->nrows = rows->nelts;
@@ -408,9 +520,8 @@ int hs_db_select(hs_db *db, const char *label, hs_db_result *res, int nargs,
     }
     if (rv) {
         hs_metrics_add(HS_M_DB_ERRORS, 1);
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, db->r,
-                      HSLOGNO(00203) "query %s failed: %s", label,
-                      apr_dbd_error(db->dbd->driver, db->dbd->handle, rv));
+        db_log(db, APLOG_ERR, HSLOGNO(00203) "query %s failed: %s", label,
+               apr_dbd_error(db->dbd->driver, db->dbd->handle, rv));
     }
     return -1;
 }
@@ -423,17 +534,16 @@ int hs_db_exec(hs_db *db, const char *label, int *nrows, int nargs,
     if (!st) {
         return -1;
     }
-    rv = apr_dbd_pquery(db->dbd->driver, db->r->pool, db->dbd->handle, &n, st,
+    rv = apr_dbd_pquery(db->dbd->driver, db->pool, db->dbd->handle, &n, st,
                         nargs, args);
     if (rv && recovered(db)) {
-        rv = apr_dbd_pquery(db->dbd->driver, db->r->pool, db->dbd->handle, &n,
+        rv = apr_dbd_pquery(db->dbd->driver, db->pool, db->dbd->handle, &n,
                             stmt(db, label), nargs, args);
     }
     if (rv) {
         hs_metrics_add(HS_M_DB_ERRORS, 1);
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, db->r,
-                      HSLOGNO(00205) "statement %s failed: %s", label,
-                      apr_dbd_error(db->dbd->driver, db->dbd->handle, rv));
+        db_log(db, APLOG_ERR, HSLOGNO(00205) "statement %s failed: %s", label,
+               apr_dbd_error(db->dbd->driver, db->dbd->handle, rv));
         return -1;
     }
     if (nrows) {
@@ -486,9 +596,8 @@ int hs_db_begin(hs_db *db)
     }
     if (rv) {
         hs_metrics_add(HS_M_DB_ERRORS, 1);
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, db->r,
-                      HSLOGNO(00206) "BEGIN failed: %s",
-                      conn_error(db, "no connection"));
+        db_log(db, APLOG_ERR, HSLOGNO(00206) "BEGIN failed: %s",
+               conn_error(db, "no connection"));
         return -1;
     }
     db->tx = 1;
@@ -504,9 +613,8 @@ int hs_db_end(hs_db *db, int commit)
     db->tx = 0;
     if (tx_command(db, cmd, cmd)) {
         hs_metrics_add(HS_M_DB_ERRORS, 1);
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, db->r,
-                      HSLOGNO(00207) "%s failed: %s", cmd,
-                      conn_error(db, "the transaction was rolled back"));
+        db_log(db, APLOG_ERR, HSLOGNO(00207) "%s failed: %s", cmd,
+               conn_error(db, "the transaction was rolled back"));
         return -1;
     }
     return 0;

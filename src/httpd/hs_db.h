@@ -27,7 +27,11 @@
 #define HS_Q_UPSERT_CODE "hydra_signup_upsert_code"
 #define HS_Q_MAIL_COUNT "hydra_signup_mail_count"
 #define HS_Q_MAIL_LOG "hydra_signup_mail_log"
-#define HS_Q_RECLAIM "hydra_signup_reclaim"
+#define HS_Q_CUSTOMER_SLOT "hydra_signup_customer_slot"
+#define HS_Q_RELEASE_TENANT "hydra_signup_release_tenant"
+#define HS_Q_RELEASE_ALL "hydra_signup_release_all"
+#define HS_Q_PURGE_TENANT "hydra_signup_purge_tenant"
+#define HS_Q_PURGE_ALL "hydra_signup_purge_all"
 #define HS_Q_VERIFY_LOCK "hydra_signup_verify_lock"
 #define HS_Q_VERIFY_ATTEMPT "hydra_signup_verify_attempt"
 #define HS_Q_VERIFY_VOID "hydra_signup_verify_void"
@@ -51,6 +55,15 @@ typedef struct hs_db hs_db;
  * restarted) gets them prepared again, so recovery needs no httpd restart.
  */
 hs_db *hs_db_acquire(request_rec *r);
+
+/*
+ * Outside a request (the reaper): a connection of server s's pool, or NULL
+ * (mod_dbd logged why). Statements as for hs_db_acquire; log lines go to
+ * the server's error log. Give it back with hs_db_close (which rolls back
+ * an open transaction); pool must outlive that.
+ */
+hs_db *hs_db_open(server_rec *s, apr_pool_t *pool);
+void hs_db_close(hs_db *db);
 
 /* A boolean column as PostgreSQL prints it ("t"/"true"); NULL is false. */
 int hs_db_true(const char *v);
