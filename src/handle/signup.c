@@ -294,7 +294,7 @@ static const char *first_free_site_url(signup *s)
 /* The address belongs to an active customer. */
 static int existing_active(signup *s)
 {
-    const char *id, *why, *args[2];
+    const char *id, *why, *args[2], *key;
     long last = num(s->ctx[C_LAST_MAIL_AGE], -1);
 
     if (!hs_cfg_conceal(s->cfg)) {
@@ -321,6 +321,12 @@ static int existing_active(signup *s)
     }
     if ((why = queue_mail(s, HS_MAIL_EXISTS, NULL))) {
         return code_failed(s, why);
+    }
+    /* as a pending signup's new code restarts its attempt count, so does
+     * the decoy's (verify counts an active address in the shared cache) */
+    if ((key = hs_attempt_key(s->r, s->cfg, "c", s->req.tenant_slug,
+                              s->req.email))) {
+        hs_counter_reset(s->r, key);
     }
     return commit_and_answer(s, id);
 }

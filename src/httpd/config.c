@@ -40,6 +40,10 @@ APLOG_USE_MODULE(hydra_signup);
 #define DEF_RATE_VERIFY_N 20
 #define DEF_RATE_VERIFY_W 60
 #define MIN_SECRET 32
+#define DEF_MAX_ATTEMPTS_PER_DAY 20
+#define DEF_TENANT_MAILS_PER_HOUR 1000
+#define DEF_RATE_PLANS_N 120
+#define DEF_RATE_PLANS_W 60
 
 void *hs_create_dir_cfg(apr_pool_t *p, char *dir)
 {
@@ -57,6 +61,9 @@ void *hs_create_dir_cfg(apr_pool_t *p, char *dir)
     c->max_body = HS_UNSET;
     c->rate_signup.limit = HS_UNSET;
     c->rate_verify.limit = HS_UNSET;
+    c->max_attempts_per_day = HS_UNSET;
+    c->tenant_mails_per_hour = HS_UNSET;
+    c->rate_plans.limit = HS_UNSET;
     return c;
 }
 
@@ -131,6 +138,10 @@ void *hs_merge_dir_cfg(apr_pool_t *p, void *basev, void *addv)
     c->rate_verify = add->rate_verify.limit != HS_UNSET ? add->rate_verify
                                                         : base->rate_verify;
     c->cors_origins = PICK_PTR(cors_origins);
+    c->max_attempts_per_day = PICK_NUM(max_attempts_per_day);
+    c->tenant_mails_per_hour = PICK_NUM(tenant_mails_per_hour);
+    c->rate_plans =
+        add->rate_plans.limit != HS_UNSET ? add->rate_plans : base->rate_plans;
     return c;
 }
 
@@ -209,6 +220,19 @@ hs_rate hs_cfg_rate_verify(const hs_dir_cfg *c)
 {
     hs_rate d = {DEF_RATE_VERIFY_N, DEF_RATE_VERIFY_W};
     return c->rate_verify.limit != HS_UNSET ? c->rate_verify : d;
+}
+int hs_cfg_max_attempts_per_day(const hs_dir_cfg *c)
+{
+    return DEFAULTED(c->max_attempts_per_day, DEF_MAX_ATTEMPTS_PER_DAY);
+}
+int hs_cfg_tenant_mails_per_hour(const hs_dir_cfg *c)
+{
+    return DEFAULTED(c->tenant_mails_per_hour, DEF_TENANT_MAILS_PER_HOUR);
+}
+hs_rate hs_cfg_rate_plans(const hs_dir_cfg *c)
+{
+    hs_rate d = {DEF_RATE_PLANS_N, DEF_RATE_PLANS_W};
+    return c->rate_plans.limit != HS_UNSET ? c->rate_plans : d;
 }
 const hs_mail_template *hs_cfg_template(const hs_dir_cfg *c, hs_mail_kind kind)
 {
@@ -536,8 +560,11 @@ static const char *set_rate(cmd_parms *cmd, void *cfg, const char *which,
     else if (!strcasecmp(which, "verify")) {
         r = &c->rate_verify;
     }
+    else if (!strcasecmp(which, "plans")) {
+        r = &c->rate_plans;
+    }
     else {
-        return dir_error(cmd, "'%s' is neither signup nor verify", which);
+        return dir_error(cmd, "'%s' is not signup, verify or plans", which);
     }
     if (parse_positive(n, 1000000, &limit)) {
         return dir_error(cmd, "'%s' is not a positive number of requests", n);
@@ -578,11 +605,18 @@ static const char *set_cache(cmd_parms *cmd, void *cfg, const char *arg)
 static const char *set_cors(cmd_parms *cmd, void *cfg, const char *arg)
 {
     hs_dir_cfg *c = cfg;
-    if (strncmp(arg, "https://", 8) && strncmp(arg, "http://", 7)) {
+    apr_size_t scheme = !strncmp(arg, "https://", 8)  ? 8
+                        : !strncmp(arg, "http://", 7) ? 7
+                                                      : 0;
+    if (!scheme) {
         return dir_error(cmd, "'%s' is not an origin (scheme://host[:port])",
                          arg);
     }
-    if (strchr(arg + 8, '/') || arg[strlen(arg) - 1] == '/') {
+    /* the host may not be empty (and arg + scheme is within the string) */
+    if (!arg[scheme]) {
+        return dir_error(cmd, "'%s' is not an origin: no host", arg);
+    }
+    if (strchr(arg + scheme, '/')) {
         return dir_error(cmd, "'%s' is not an origin: no path allowed", arg);
     }
     if (!c->cors_origins) {
@@ -641,11 +675,17 @@ const command_rec hs_cmds[] = {
     AP_INIT_TAKE1("HydraSignupMaxBody", set_max_body, NULL, ANYWHERE,
                   "request body limit in bytes"),
     AP_INIT_TAKE3("HydraSignupRateLimit", set_rate, NULL, ANYWHERE,
-                  "signup|verify REQUESTS SECONDS"),
+                  "signup|verify|plans REQUESTS SECONDS"),
     AP_INIT_TAKE1("HydraSignupRateLimitCache", set_cache, NULL, RSRC_CONF,
                   "socache provider[:args] for the rate-limit counters"),
     AP_INIT_ITERATE("HydraSignupCORSOrigins", set_cors, NULL, ANYWHERE,
                     "origins allowed by CORS"),
+    AP_INIT_TAKE1("HydraSignupMaxAttemptsPerDay", set_count,
+                  OFF(max_attempts_per_day), ANYWHERE,
+                  "wrong codes per address of a tenant per 24 h"),
+    AP_INIT_TAKE1("HydraSignupTenantMailsPerHour", set_count,
+                  OFF(tenant_mails_per_hour), ANYWHERE,
+                  "codes mailed for one tenant per hour"),
     {NULL}};
 
 /* ---- configuration-time checks ----------------------------------------- */
@@ -716,6 +756,87 @@ static int check_one(apr_pool_t *pconf, server_rec *s, hs_dir_cfg *c,
     return OK;
 }
 
+/* The sections nested in a section (or at server level): <Files> and
+ * <If>, merged on top of eff as a request would merge them. */
+static int check_nested(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
+                        hs_dir_cfg *eff, core_dir_config *cd, const char *where)
+{
+    apr_array_header_t *lists[2];
+    int k, i, rc;
+
+    if (!cd) {
+        return OK;
+    }
+    lists[0] = cd->sec_file;
+    lists[1] = cd->sec_if;
+    for (k = 0; k < 2; k++) {
+        for (i = 0; lists[k] && i < lists[k]->nelts; i++) {
+            ap_conf_vector_t *vec =
+                APR_ARRAY_IDX(lists[k], i, ap_conf_vector_t *);
+            hs_dir_cfg *sec = ap_get_module_config(vec, &hydra_signup_module);
+            core_dir_config *d = ap_get_core_module_config(vec);
+            hs_dir_cfg *e;
+            const char *w;
+
+            if (!sec) {
+                continue;
+            }
+            e = hs_merge_dir_cfg(pconf, eff, sec);
+            w = apr_psprintf(ptemp, "%s %s in %s", k == 0 ? "<Files>" : "<If>",
+                             d && d->d ? d->d : "", where);
+            if ((rc = check_one(pconf, s, e, w)) != OK ||
+                (rc = check_nested(pconf, ptemp, s, e, d, w)) != OK) {
+                return rc;
+            }
+        }
+    }
+    return OK;
+}
+
+/* Checks every section of list (<Location> or <Directory> sections of a
+ * server), each merged as a request merges them: the earlier sections
+ * whose path is a prefix of this one, then this one. */
+static int check_sections(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
+                          hs_dir_cfg *base, apr_array_header_t *list,
+                          const char *kind, const char *name)
+{
+    int i, rc;
+
+    for (i = 0; list && i < list->nelts; i++) {
+        ap_conf_vector_t *vec = APR_ARRAY_IDX(list, i, ap_conf_vector_t *);
+        hs_dir_cfg *loc = ap_get_module_config(vec, &hydra_signup_module);
+        core_dir_config *cd = ap_get_core_module_config(vec);
+        hs_dir_cfg *eff = base;
+        const char *where;
+        int j;
+
+        if (!loc) {
+            continue;
+        }
+        for (j = 0; j < i && cd && cd->d && !cd->r && !cd->d_is_fnmatch; j++) {
+            ap_conf_vector_t *v = APR_ARRAY_IDX(list, j, ap_conf_vector_t *);
+            hs_dir_cfg *l = ap_get_module_config(v, &hydra_signup_module);
+            core_dir_config *d = ap_get_core_module_config(v);
+            if (l && d && d->d && !d->r && !d->d_is_fnmatch &&
+                !strncmp(cd->d, d->d, strlen(d->d))) {
+                eff = hs_merge_dir_cfg(pconf, eff, l);
+            }
+        }
+        eff = hs_merge_dir_cfg(pconf, eff, loc);
+        where = apr_psprintf(ptemp, "<%s %s> in %s", kind,
+                             cd && cd->d ? cd->d : "?", name);
+        if ((rc = check_one(pconf, s, eff, where)) != OK ||
+            (rc = check_nested(pconf, ptemp, s, eff, cd, where)) != OK) {
+            return rc;
+        }
+    }
+    return OK;
+}
+
+/* Every context the handler can be enabled in: the server, its
+ * <Location> and <Directory> sections, and the <Files> and <If> sections
+ * within any of them (requests also refuse to run without a code secret:
+ * handler.c). */
 int hs_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                     server_rec *s)
 {
@@ -730,42 +851,17 @@ int hs_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
         const char *name = apr_psprintf(
             ptemp, sp->port ? "server %s:%d" : "server %s",
             sp->server_hostname ? sp->server_hostname : "(unnamed)", sp->port);
-        int i, rc;
+        int rc;
 
-        if ((rc = check_one(pconf, sp, base, name)) != OK) {
+        if ((rc = check_one(pconf, sp, base, name)) != OK ||
+            (rc = check_nested(pconf, ptemp, sp, base,
+                               ap_get_core_module_config(sp->lookup_defaults),
+                               name)) != OK ||
+            (rc = check_sections(pconf, ptemp, sp, base, core->sec_url,
+                                 "Location", name)) != OK ||
+            (rc = check_sections(pconf, ptemp, sp, base, core->sec_dir,
+                                 "Directory", name)) != OK) {
             return rc;
-        }
-        for (i = 0; core->sec_url && i < core->sec_url->nelts; i++) {
-            ap_conf_vector_t *vec =
-                APR_ARRAY_IDX(core->sec_url, i, ap_conf_vector_t *);
-            hs_dir_cfg *loc = ap_get_module_config(vec, &hydra_signup_module);
-            core_dir_config *cd = ap_get_core_module_config(vec);
-            hs_dir_cfg *eff = base;
-            int j;
-
-            if (!loc) {
-                continue;
-            }
-            /* as a request merges them: the earlier sections of this
-             * server whose path is a prefix of this one, then this one */
-            for (j = 0; j < i && cd && cd->d && !cd->r && !cd->d_is_fnmatch;
-                 j++) {
-                ap_conf_vector_t *v =
-                    APR_ARRAY_IDX(core->sec_url, j, ap_conf_vector_t *);
-                hs_dir_cfg *l = ap_get_module_config(v, &hydra_signup_module);
-                core_dir_config *d = ap_get_core_module_config(v);
-                if (l && d && d->d && !d->r && !d->d_is_fnmatch &&
-                    !strncmp(cd->d, d->d, strlen(d->d))) {
-                    eff = hs_merge_dir_cfg(pconf, eff, l);
-                }
-            }
-            eff = hs_merge_dir_cfg(pconf, eff, loc);
-            rc = check_one(pconf, sp, eff,
-                           apr_psprintf(ptemp, "<Location %s> in %s",
-                                        cd && cd->d ? cd->d : "?", name));
-            if (rc != OK) {
-                return rc;
-            }
         }
     }
     return OK;

@@ -62,6 +62,11 @@ typedef struct {
     hs_rate rate_signup;
     hs_rate rate_verify;
     apr_array_header_t *cors_origins; /* const char * */
+
+    /* issue 12 (abuse resistance) */
+    int max_attempts_per_day;  /* wrong codes per address per 24 h */
+    int tenant_mails_per_hour; /* codes mailed per tenant per hour */
+    hs_rate rate_plans;        /* GET plans per client */
 } hs_dir_cfg;
 
 /* Server-wide (main server only) settings. */
@@ -96,6 +101,9 @@ long hs_cfg_max_body(const hs_dir_cfg *c);
 int hs_cfg_conceal(const hs_dir_cfg *c);
 hs_rate hs_cfg_rate_signup(const hs_dir_cfg *c);
 hs_rate hs_cfg_rate_verify(const hs_dir_cfg *c);
+int hs_cfg_max_attempts_per_day(const hs_dir_cfg *c);
+int hs_cfg_tenant_mails_per_hour(const hs_dir_cfg *c);
+hs_rate hs_cfg_rate_plans(const hs_dir_cfg *c);
 const hs_mail_template *hs_cfg_template(const hs_dir_cfg *c, hs_mail_kind kind);
 
 /* The JWT key for this effective configuration (loaded at configuration
