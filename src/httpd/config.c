@@ -778,13 +778,12 @@ static int check_nested(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
             hs_dir_cfg *e;
             const char *w;
 
-            if (!sec) {
-                continue;
-            }
-            e = hs_merge_dir_cfg(pconf, eff, sec);
+            /* a section with none of our directives has no record of
+             * ours, but may hold sections that do */
+            e = sec ? hs_merge_dir_cfg(pconf, eff, sec) : eff;
             w = apr_psprintf(ptemp, "%s %s in %s", k == 0 ? "<Files>" : "<If>",
                              d && d->d ? d->d : "", where);
-            if ((rc = check_one(pconf, s, e, w)) != OK ||
+            if ((sec && (rc = check_one(pconf, s, e, w)) != OK) ||
                 (rc = check_nested(pconf, ptemp, s, e, d, w)) != OK) {
                 return rc;
             }
@@ -810,9 +809,6 @@ static int check_sections(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
         const char *where;
         int j;
 
-        if (!loc) {
-            continue;
-        }
         for (j = 0; j < i && cd && cd->d && !cd->r && !cd->d_is_fnmatch; j++) {
             ap_conf_vector_t *v = APR_ARRAY_IDX(list, j, ap_conf_vector_t *);
             hs_dir_cfg *l = ap_get_module_config(v, &hydra_signup_module);
@@ -822,10 +818,12 @@ static int check_sections(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
                 eff = hs_merge_dir_cfg(pconf, eff, l);
             }
         }
-        eff = hs_merge_dir_cfg(pconf, eff, loc);
+        /* a section with none of our directives has no record of ours,
+         * but may hold <Files> or <If> sections that do */
+        eff = loc ? hs_merge_dir_cfg(pconf, eff, loc) : eff;
         where = apr_psprintf(ptemp, "<%s %s> in %s", kind,
                              cd && cd->d ? cd->d : "?", name);
-        if ((rc = check_one(pconf, s, eff, where)) != OK ||
+        if ((loc && (rc = check_one(pconf, s, eff, where)) != OK) ||
             (rc = check_nested(pconf, ptemp, s, eff, cd, where)) != OK) {
             return rc;
         }
