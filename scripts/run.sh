@@ -13,7 +13,7 @@
 #                    saving each message into $HYDRA_STATE_DIR/mail/
 #   HYDRA_SMTP_PORT  the local sink's port (default 2525)
 #   HYDRA_JWT_ALG    HS256 (default), RS256, ES256 or EdDSA
-#   HYDRA_RATE_SIGNUP, HYDRA_RATE_VERIFY
+#   HYDRA_RATE_SIGNUP, HYDRA_RATE_VERIFY, HYDRA_RATE_PLANS
 #                    "REQUESTS SECONDS" per client (default: the module's)
 # scripts/stop.sh ends it all.
 set -euo pipefail
@@ -131,6 +131,7 @@ HydraSignupSpoolDir "$STATE/spool"
 HydraSignupMailFrom "Demo Hosting <noreply@sites.example.net>"
 ${HYDRA_RATE_SIGNUP:+HydraSignupRateLimit signup $HYDRA_RATE_SIGNUP}
 ${HYDRA_RATE_VERIFY:+HydraSignupRateLimit verify $HYDRA_RATE_VERIFY}
+${HYDRA_RATE_PLANS:+HydraSignupRateLimit plans $HYDRA_RATE_PLANS}
 
 <Location /v1/public/signup>
     SetHandler hydra-signup
