@@ -14,6 +14,7 @@
 #   HYDRA_SMTP_PORT  the local sink's port (default 2525)
 #   HYDRA_JWT_ALG    HS256 (default), RS256, ES256 or EdDSA
 #   HYDRA_RATE_SIGNUP, HYDRA_RATE_VERIFY, HYDRA_RATE_PLANS
+#   HYDRA_TENANT_MAILS codes per tenant per hour (default: the module's 1000)
 #                    "REQUESTS SECONDS" per client (default: the module's)
 # scripts/stop.sh ends it all.
 set -euo pipefail
@@ -132,6 +133,7 @@ HydraSignupMailFrom "Demo Hosting <noreply@sites.example.net>"
 ${HYDRA_RATE_SIGNUP:+HydraSignupRateLimit signup $HYDRA_RATE_SIGNUP}
 ${HYDRA_RATE_VERIFY:+HydraSignupRateLimit verify $HYDRA_RATE_VERIFY}
 ${HYDRA_RATE_PLANS:+HydraSignupRateLimit plans $HYDRA_RATE_PLANS}
+${HYDRA_TENANT_MAILS:+HydraSignupTenantMailsPerHour $HYDRA_TENANT_MAILS}
 
 <Location /v1/public/signup>
     SetHandler hydra-signup
