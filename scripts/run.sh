@@ -14,8 +14,8 @@
 #   HYDRA_SMTP_PORT  the local sink's port (default 2525)
 #   HYDRA_JWT_ALG    HS256 (default), RS256, ES256 or EdDSA
 #   HYDRA_RATE_SIGNUP, HYDRA_RATE_VERIFY, HYDRA_RATE_PLANS
-#   HYDRA_TENANT_MAILS codes per tenant per hour (default: the module's 1000)
 #                    "REQUESTS SECONDS" per client (default: the module's)
+#   HYDRA_TENANT_MAILS codes per tenant per hour (default: the module's 1000)
 # scripts/stop.sh ends it all.
 set -euo pipefail
 
