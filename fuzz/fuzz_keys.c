@@ -11,12 +11,14 @@
  *   5..7              the bytes as a key file for HS256 / ES256 / EdDSA
  *                     (hs_jwt_key_load: file reading, newline trimming,
  *                     the refusal of PEM text as an HS256 secret).
- * Properties: a refused key comes with a message and no key; an accepted
- * one has the algorithm asked for, signs (and its ES256/EdDSA/RS256
- * signature verifies with the public key in its JWK... checked by JSON
- * shape: kty, the right curve or "n"/"e", a kid that is the RFC 7638
- * thumbprint form, 43 base64url characters) and an HS256 key exports no
- * JWK; an HS256 secret is accepted exactly when it has at least 32 bytes.
+ * Properties: a refused key comes with a message and no key (a key file's
+ * message names the file); an accepted one has the algorithm asked for and
+ * signs a token; its public JWK (none for HS256) is a JSON object with the
+ * kty and curve of the algorithm, base64url coordinates of the right
+ * length (an RSA modulus of at least 2048 bits), "use":"sig", the key's
+ * kid (a 43-character RFC 7638 thumbprint) and no private member; an HS256
+ * secret is accepted exactly when it has at least 32 bytes; any 32-byte
+ * Ed25519 seed is accepted.
  *
  * make fuzz-build FUZZ_TARGETS=keys && fuzz/keys_fuzzer fuzz/corpus/keys
  */
