@@ -24,12 +24,19 @@ typedef enum {
  * A template: its first line is "Subject: <text>", then an empty line, then
  * the body. Placeholders in subject and body: {{code}}, {{company}},
  * {{site_url}}, {{expiry_minutes}}, {{email}}. The verification template
- * must contain {{code}} on a line of its own.
+ * must contain {{code}} on a line of its own. {{company}} (text a visitor
+ * typed) may not be in the Subject and at most once in the body (the
+ * parser refuses other templates); its value is defused (hs_mail_defuse).
  */
 typedef struct {
     const char *subject;
     const char *body;
 } hs_mail_template;
+
+/* Text a visitor typed, with everything a mail client would make a link
+ * of defused: "://" -> "[://]", "@" -> "[@]", a dot before a letter or
+ * digit -> "[.]". s must be valid UTF-8. */
+const char *hs_mail_defuse(apr_pool_t *p, const char *s);
 
 /* The built-in defaults for each kind. */
 const hs_mail_template *hs_mail_default_template(hs_mail_kind kind);

@@ -16,8 +16,9 @@
 #   HYDRA_MAIL_FROM  the sender's envelope sender (MAIL FROM; default
 #                    noreply@sites.example.net)
 #   HYDRA_JWT_ALG    HS256 (default), RS256, ES256 or EdDSA
-#   HYDRA_RATE_SIGNUP, HYDRA_RATE_VERIFY
+#   HYDRA_RATE_SIGNUP, HYDRA_RATE_VERIFY, HYDRA_RATE_PLANS
 #                    "REQUESTS SECONDS" per client (default: the module's)
+#   HYDRA_TENANT_MAILS codes per tenant per hour (default: the module's 1000)
 # scripts/stop.sh ends it all.
 set -euo pipefail
 
@@ -148,6 +149,8 @@ HydraSignupSpoolDir "$STATE/spool"
 HydraSignupMailFrom "Demo Hosting <noreply@sites.example.net>"
 ${HYDRA_RATE_SIGNUP:+HydraSignupRateLimit signup $HYDRA_RATE_SIGNUP}
 ${HYDRA_RATE_VERIFY:+HydraSignupRateLimit verify $HYDRA_RATE_VERIFY}
+${HYDRA_RATE_PLANS:+HydraSignupRateLimit plans $HYDRA_RATE_PLANS}
+${HYDRA_TENANT_MAILS:+HydraSignupTenantMailsPerHour $HYDRA_TENANT_MAILS}
 
 <Location /v1/public/signup>
     SetHandler hydra-signup

@@ -62,7 +62,7 @@ my @bad = (
     ['HydraSignupRateLimit signup 0 60',
      qr/HydraSignupRateLimit: '0' is not a positive number of requests/],
     ['HydraSignupRateLimit login 5 60',
-     qr/HydraSignupRateLimit: 'login' is neither signup nor verify/],
+     qr/HydraSignupRateLimit: 'login' is not signup, verify or plans/],
     ['HydraSignupRateLimit verify 5 0',
      qr/HydraSignupRateLimit: '0' is not a window/],
     ['HydraSignupSpoolDir /nonexistent/spool',

@@ -63,7 +63,6 @@ int hs_code_generate(char out[HS_CODE_LEN + 1])
 int hs_hmac_sha256(const unsigned char *key, size_t keylen, const void *msg,
                    size_t msglen, unsigned char out[HS_HMAC_LEN])
 {
-    static const unsigned char empty[1] = {0};
     char digest[] = "SHA256";
     OSSL_PARAM params[2];
     EVP_MAC *mac;
@@ -71,6 +70,11 @@ int hs_hmac_sha256(const unsigned char *key, size_t keylen, const void *msg,
     size_t outlen = 0;
     int rc = -1;
 
+    /* fail closed: an HMAC under no key proves nothing (a configuration
+     * that lost its secret must not run with an empty one) */
+    if (key == NULL || keylen == 0) {
+        return -1;
+    }
     mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     if (mac == NULL) {
         goto done;
@@ -82,8 +86,7 @@ int hs_hmac_sha256(const unsigned char *key, size_t keylen, const void *msg,
     params[0] =
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
     params[1] = OSSL_PARAM_construct_end();
-    /* A NULL key would leave the context without one: pass an empty key. */
-    if (EVP_MAC_init(ctx, key != NULL ? key : empty, keylen, params) != 1) {
+    if (EVP_MAC_init(ctx, key, keylen, params) != 1) {
         goto done;
     }
     if (msglen > 0 && EVP_MAC_update(ctx, msg, msglen) != 1) {

@@ -919,3 +919,25 @@ const char *hs_email_ascii_domain(apr_pool_t *p, const char *email)
     idn2_free(out);
     return res;
 }
+
+const char *hs_email_mailbox(apr_pool_t *p, const char *email)
+{
+    const char *at = strrchr(email, '@');
+    size_t local = at ? (size_t)(at - email) : strlen(email);
+    const char *plus = memchr(email, '+', local);
+    char *out, *c;
+
+    if (email[0] != '"' && plus) {
+        out = apr_pstrcat(p, apr_pstrmemdup(p, email, (size_t)(plus - email)),
+                          at ? at : "", NULL);
+    }
+    else {
+        out = apr_pstrdup(p, email);
+    }
+    for (c = out; *c; c++) {
+        if (*c >= 'A' && *c <= 'Z') {
+            *c = (char)(*c - 'A' + 'a');
+        }
+    }
+    return out;
+}

@@ -22,6 +22,7 @@
 
 #include <apr_encode.h>
 #include <apr_general.h>
+#include <apr_lib.h>
 #include <apr_network_io.h>
 #include <apr_strings.h>
 
@@ -101,6 +102,64 @@ static char *clean_text(apr_pool_t *p, const char *s, size_t n)
         else {
             buf_add(&b, s + i, l);
             i += l;
+        }
+    }
+    return b.d;
+}
+
+/*
+ * Text a visitor typed (the company name), made safe to show in a mail:
+ * nothing a mail client turns into a link or an address. Following the
+ * usual "defanging" convention, in visible ASCII brackets:
+ *   "://"                           -> "[://]"  (any scheme)
+ *   "@" (and fullwidth U+FF20)      -> "[@]"    (addresses, user@host URLs)
+ *   a dot followed by a letter or digit ("www.", "evil.com"; also the
+ *   ideographic and fullwidth dots U+3002, U+FF0E, U+FF61)  -> "[.]"
+ * A dot at the end of a word ("Acme Inc.") stays as it is. s is cleaned
+ * text (valid UTF-8, no control characters).
+ */
+const char *hs_mail_defuse(apr_pool_t *p, const char *s)
+{
+    hs_buf b;
+    size_t n = strlen(s), i = 0;
+
+    buf_init(&b, p, n + 16);
+    while (i < n) {
+        const unsigned char *u = (const unsigned char *)s + i;
+        size_t dot = 0, at = 0;
+
+        if (u[0] == '.') {
+            dot = 1;
+        }
+        else if (n - i >= 3 &&
+                 ((u[0] == 0xE3 && u[1] == 0x80 && u[2] == 0x82) ||
+                  (u[0] == 0xEF && u[1] == 0xBC && u[2] == 0x8E) ||
+                  (u[0] == 0xEF && u[1] == 0xBD && u[2] == 0xA1))) {
+            dot = 3;
+        }
+        else if (u[0] == '@') {
+            at = 1;
+        }
+        else if (n - i >= 3 && u[0] == 0xEF && u[1] == 0xBC && u[2] == 0xA0) {
+            at = 3;
+        }
+        if (n - i >= 3 && !memcmp(u, "://", 3)) {
+            buf_str(&b, "[://]");
+            i += 3;
+        }
+        else if (at) {
+            buf_str(&b, "[@]");
+            i += at;
+        }
+        else if (dot && i + dot < n &&
+                 (apr_isalnum(s[i + dot]) ||
+                  (unsigned char)s[i + dot] >= 0x80)) {
+            buf_str(&b, "[.]");
+            i += dot;
+        }
+        else {
+            buf_add(&b, s + i, 1);
+            i++;
         }
     }
     return b.d;
@@ -208,7 +267,7 @@ static const char *expand(apr_pool_t *p, const char *tmpl,
 /* --- templates --------------------------------------------------------- */
 
 static const hs_mail_template default_verify = {
-    "Your {{company}} verification code",
+    "Your verification code",
     "Hello,\r\n"
     "\r\n"
     "Your verification code for {{company}} is:\r\n"
@@ -224,7 +283,7 @@ static const hs_mail_template default_verify = {
     "without the code.\r\n"};
 
 static const hs_mail_template default_exists = {
-    "Your {{company}} account",
+    "Your account",
     "Hello,\r\n"
     "\r\n"
     "Someone, perhaps you, tried to sign up {{company}} with the email\r\n"
@@ -263,7 +322,8 @@ static int is_blank(const char *s, size_t n)
 /* Checks the placeholders of one template line; *has_code is set when the
  * line uses {{code}}, *code_alone when the line is exactly {{code}}. */
 static const char *check_line(apr_pool_t *p, const char *s, size_t n,
-                              int lineno, int *has_code, int *code_alone)
+                              int lineno, int *has_code, int *code_alone,
+                              int *companies)
 {
     size_t i;
 
@@ -274,6 +334,9 @@ static const char *check_line(apr_pool_t *p, const char *s, size_t n,
             const char *err = scan_placeholder(p, s + i, n - i, &idx, &plen);
             if (err) {
                 return apr_psprintf(p, "line %d: %s", lineno, err);
+            }
+            if (idx == PH_COMPANY) {
+                (*companies)++;
             }
             if (idx == PH_CODE) {
                 *has_code = 1;
@@ -293,7 +356,7 @@ const char *hs_mail_template_parse(apr_pool_t *p, const char *text, size_t len,
     hs_buf body;
     const char *subject = NULL;
     size_t i = 0, nonblank = 0;
-    int lineno = 0, has_code = 0, code_alone = 0;
+    int lineno = 0, has_code = 0, code_alone = 0, companies = 0;
     hs_mail_template *tp;
 
     *t = NULL;
@@ -330,9 +393,15 @@ const char *hs_mail_template_parse(apr_pool_t *p, const char *text, size_t len,
         if (lineno == 1 && (n < 8 || strncasecmp(line, "Subject:", 8) != 0)) {
             return "the first line must be \"Subject: ...\"";
         }
-        err = check_line(p, line, n, lineno, &has_code, &code_alone);
+        err =
+            check_line(p, line, n, lineno, &has_code, &code_alone, &companies);
         if (err) {
             return err;
+        }
+        if (lineno == 1 && companies) {
+            /* visitor-typed text never goes into a Subject */
+            return "the Subject cannot use {{company}} (text a visitor "
+                   "typed); use it in the body, at most once";
         }
         if (lineno == 1) {
             line += 8;
@@ -368,6 +437,10 @@ const char *hs_mail_template_parse(apr_pool_t *p, const char *text, size_t len,
     }
     if (nonblank == 0) {
         return "the template has no body";
+    }
+    if (companies > 1) {
+        return "the body uses {{company}} more than once (text a visitor "
+               "typed appears at most once)";
     }
     if (kind == HS_MAIL_VERIFY && !code_alone) {
         return "the verification template needs {{code}} on a line of its own";
@@ -851,7 +924,9 @@ const char *hs_mail_render_with_id(apr_pool_t *p, const hs_mail_template *t,
 
     values[PH_CODE] = v->code;
     values[PH_COMPANY] =
-        v->company ? clean_text(p, v->company, strlen(v->company)) : "";
+        v->company
+            ? hs_mail_defuse(p, clean_text(p, v->company, strlen(v->company)))
+            : "";
     values[PH_SITE_URL] =
         v->site_url ? clean_text(p, v->site_url, strlen(v->site_url)) : "";
     values[PH_EXPIRY] = apr_itoa(p, v->expiry_minutes);

@@ -31,6 +31,13 @@ int hs_jwks_handle(request_rec *r, const hs_dir_cfg *cfg);
 /* GET {location}/openapi.json */
 int hs_openapi_handle(request_rec *r, const hs_dir_cfg *cfg);
 
+/* The shared-cache name of an address's verify attempt counter of kind
+ * ("d" per day, "c" per code): an HMAC of tenant slug and lower-cased
+ * address under the code secret; NULL when there is no secret. */
+const char *hs_attempt_key(request_rec *r, const hs_dir_cfg *cfg,
+                           const char *kind, const char *slug,
+                           const char *email);
+
 /* CORS: adds the headers for an allowed Origin (and Vary: Origin). */
 void hs_cors_headers(request_rec *r, const hs_dir_cfg *cfg);
 

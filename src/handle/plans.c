@@ -24,6 +24,8 @@
 #include "hs_http.h"
 #include "hs_json.h"
 #include "hs_log.h"
+#include "hs_ratelimit.h"
+#include "hs_validate.h"
 
 APLOG_USE_MODULE(hydra_signup);
 
@@ -168,7 +170,24 @@ int hs_plans_handle(request_rec *r, const hs_dir_cfg *cfg, const char *slug)
     long ttl = hs_cfg_plans_cache_ttl(cfg);
     plans_entry *hit;
     int i;
+    long n;
 
+    if (hs_ratelimit(r, cfg, HS_RATE_PLANS)) {
+        return OK;
+    }
+    /* a slug that cannot name a tenant (not UTF-8, an overlong form such
+     * as %c0%ae, a control character, longer than 100 code points) never
+     * reaches the database: PostgreSQL would refuse it and that must not
+     * become a 503 */
+    n = hs_utf8_length(slug, strlen(slug));
+    if (n < 1 || n > 100 ||
+        strpbrk(slug, "\x01\x02\x03\x04\x05\x06\x07"
+                      "\x08\t\n\x0b\x0c\r\x0e\x0f"
+                      "\x10\x11\x12\x13\x14\x15\x16"
+                      "\x17\x18\x19\x1a\x1b\x1c\x1d"
+                      "\x1e\x1f\x7f")) {
+        return hs_send_detail(r, HTTP_NOT_FOUND, "Tenant not found");
+    }
     if (!hs_cfg_serves(cfg, slug)) {
         return hs_send_detail(r, HTTP_NOT_FOUND, "Tenant not found");
     }

@@ -50,6 +50,8 @@ APLOG_USE_MODULE(hydra_signup);
 #define MSG_RESEND "A verification code was sent recently; try again later"
 #define MSG_MAIL_LIMIT                                                         \
     "Too many verification emails for this address; try again later"
+#define MSG_TENANT_MAIL_LIMIT                                                  \
+    "Too many verification emails right now; try again later"
 #define MAX_LABEL_TRIES 200
 #define SLOT_TRIES 3
 #define NO_CAPACITY_RETRY 300
@@ -67,7 +69,8 @@ enum {
     C_CODE_AGE,
     C_MAILS_HOUR,
     C_MAIL_WINDOW_LEFT,
-    C_LAST_MAIL_AGE
+    C_LAST_MAIL_AGE,
+    C_TENANT_MAILS /* "count seconds-left" */
 };
 
 /* where a signup's time goes (LogLevel hydra_signup:trace1, HS00909) */
@@ -91,6 +94,7 @@ typedef struct {
     const hs_dir_cfg *cfg;
     apr_time_t at[P_N];
     hs_signup_req req;
+    const char *mailbox; /* the budget's key: hs_email_mailbox */
     hs_db *db;
     hs_spool_msg *msg;
     const char **ctx;     /* the context row */
@@ -144,6 +148,9 @@ static int fail(signup *s, int status, const char *text, long retry)
     }
     else if (!strcmp(text, MSG_MAIL_LIMIT)) {
         hs_metrics_add(HS_M_RL_MAIL_ADDRESS, 1);
+    }
+    else if (!strcmp(text, MSG_TENANT_MAIL_LIMIT)) {
+        hs_metrics_add(HS_M_RL_MAIL_TENANT, 1);
     }
     if (s->db) {
         hs_db_end(s->db, 0);
@@ -285,7 +292,7 @@ static const char *new_code(signup *s, const char *customer)
     }
     else {
         args[0] = s->ctx[C_TENANT_ID];
-        args[1] = s->req.email;
+        args[1] = s->mailbox;
         if (hs_db_exec(s->db, HS_Q_MAIL_LOG, NULL, 2, args)) {
             err = "database";
         }
@@ -325,12 +332,11 @@ static int label_hint(signup *s)
     const char *base = hs_site_label(s->r->pool, s->req.company_name, 1);
     const char *prefix = apr_pstrcat(s->r->pool, "https://", base, "-", NULL);
     const char *suffix = apr_pstrcat(s->r->pool, ".", s->ctx[C_DOMAIN], NULL);
-    const char *args[7] = {prefix, prefix, suffix, s->ctx[C_TENANT_ID],
-                           prefix, suffix, suffix};
+    const char *args[3] = {prefix, suffix, s->ctx[C_TENANT_ID]};
     hs_db_result res;
     long n;
 
-    if (hs_db_select(s->db, HS_Q_LABEL_NEXT, &res, 7, args) || res.nrows != 1 ||
+    if (hs_db_select(s->db, HS_Q_LABEL_NEXT, &res, 3, args) || res.nrows != 1 ||
         !res.rows[0][0]) {
         return 2;
     }
@@ -339,17 +345,18 @@ static int label_hint(signup *s)
 }
 
 /* The site_url a new signup with this company name would get now (the
- * first label not taken in the tenant), without taking it; NULL on error. */
+ * first label not taken in the tenant by a customer or a decoy); NULL on
+ * error. */
 static const char *first_free_site_url(signup *s)
 {
-    const char *args[2];
+    const char *args[4];
     hs_db_result res;
     int n, tries;
 
-    args[0] = s->ctx[C_TENANT_ID];
+    args[0] = args[2] = s->ctx[C_TENANT_ID];
     for (n = 1, tries = 0; tries < MAX_LABEL_TRIES; tries++) {
-        args[1] = site_url_for(s, n);
-        if (hs_db_select(s->db, HS_Q_SITE_TAKEN, &res, 2, args)) {
+        args[1] = args[3] = site_url_for(s, n);
+        if (hs_db_select(s->db, HS_Q_SITE_TAKEN, &res, 4, args)) {
             return NULL;
         }
         if (res.nrows == 0) {
@@ -360,36 +367,110 @@ static const char *first_free_site_url(signup *s)
     return NULL;
 }
 
-/* The address belongs to an active customer. */
+static int reclaim(signup *s);
+
+/* Is there a free slot a signup could take (after letting unusable codes'
+ * slots go, as take_slot does)? 1 yes, 0 no, -1 error. */
+static int has_free_slot(signup *s)
+{
+    const char *args[1] = {s->ctx[C_TENANT_ID]};
+    hs_db_result res;
+
+    if (hs_db_select(s->db, HS_Q_FREE_SLOT, &res, 1, args)) {
+        return -1;
+    }
+    if (res.nrows > 0) {
+        return 1;
+    }
+    if (reclaim(s) || hs_db_select(s->db, HS_Q_FREE_SLOT, &res, 1, args)) {
+        return -1;
+    }
+    return res.nrows > 0;
+}
+
+/*
+ * The address belongs to an active customer. Concealed, it is answered as
+ * a pending signup of that address would be, from a decoy kept in the
+ * module's own table (hydra_signup_decoys; the platform's tables are not
+ * written): the first answer's site_url, kept on a re-signup under another
+ * company name and taken for other signups; the resend interval counted
+ * from the decoy's last "code"; 503 without a free slot whenever a real
+ * signup would need one (no live code); verify counts its attempts in the
+ * shared cache, restarted here as a new code restarts a pending one's.
+ */
 static int existing_active(signup *s)
 {
-    const char *id, *why, *args[2];
-    long last = num(s->ctx[C_LAST_MAIL_AGE], -1);
+    const char *id, *why, *args[3], *key;
+    hs_db_result res;
+    long resend = hs_cfg_resend_interval(s->cfg);
+    int live = 0, slot;
 
     if (!hs_cfg_conceal(s->cfg)) {
         return fail(s, HTTP_CONFLICT, MSG_EXISTS, 0);
     }
-    /* concealed: answer as for a pending signup, mail the owner instead */
-    if (last >= 0 && last < hs_cfg_resend_interval(s->cfg)) {
-        return fail(s, HTTP_TOO_MANY_REQUESTS, MSG_RESEND,
-                    hs_cfg_resend_interval(s->cfg) - last);
+    /* decoys go when a pending signup's row would (HydraSignupPendingTTL) */
+    args[0] = s->ctx[C_TENANT_ID];
+    args[1] = apr_ltoa(s->r->pool, hs_cfg_pending_ttl(s->cfg));
+    if (hs_db_exec(s->db, HS_Q_DECOY_PRUNE, NULL, 2, args)) {
+        return unavailable(s);
+    }
+    args[0] = apr_ltoa(s->r->pool, hs_cfg_code_ttl(s->cfg));
+    args[1] = s->ctx[C_TENANT_ID];
+    args[2] = s->req.email;
+    if (hs_db_select(s->db, HS_Q_DECOY_GET, &res, 3, args)) {
+        return unavailable(s);
+    }
+    if (res.nrows > 0) {
+        long age = num(res.rows[0][1], -1);
+        if (age >= 0 && age < resend) {
+            return fail(s, HTTP_TOO_MANY_REQUESTS, MSG_RESEND, resend - age);
+        }
+        s->site_url = res.rows[0][0];
+        live = hs_db_true(res.rows[0][2]);
+    }
+    else if (!(s->site_url = first_free_site_url(s))) {
+        /* the site_url the visitor's own company name would get from a
+         * real signup: the owner's would tell who the customer is */
+        return unavailable(s);
+    }
+    if (!s->site_url) {
+        return unavailable(s);
+    }
+    if (!live) {
+        /* a new signup, or a pending one whose code expired, takes a slot */
+        if ((slot = has_free_slot(s)) < 0) {
+            return unavailable(s);
+        }
+        if (slot == 0) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, s->r,
+                          HSLOGNO(01209) "tenant %s has no free slot on any "
+                                         "active shared node: signup refused",
+                          s->req.tenant_slug);
+            return fail(s, HTTP_SERVICE_UNAVAILABLE, MSG_NO_CAPACITY,
+                        NO_CAPACITY_RETRY);
+        }
     }
     if (!(id = conceal_id(s))) {
         return unavailable(s);
     }
-    /* the site_url the visitor's own company name would get from a real
-     * signup: the owner's would tell who the customer is, and a label
-     * that is taken would tell that this is no real signup */
-    if (!(s->site_url = first_free_site_url(s))) {
-        return unavailable(s);
-    }
     args[0] = s->ctx[C_TENANT_ID];
     args[1] = s->req.email;
+    args[2] = s->site_url;
+    if (hs_db_select(s->db, HS_Q_DECOY_PUT, &res, 3, args)) {
+        return unavailable(s);
+    }
+    args[1] = s->mailbox;
     if (hs_db_exec(s->db, HS_Q_MAIL_LOG, NULL, 2, args)) {
         return unavailable(s);
     }
     if ((why = queue_mail(s, HS_MAIL_EXISTS, NULL))) {
         return code_failed(s, why);
+    }
+    /* as a pending signup's new code restarts its attempt count, so does
+     * the decoy's (verify counts an active address in the shared cache) */
+    if ((key = hs_attempt_key(s->r, s->cfg, "c", s->req.tenant_slug,
+                              s->req.email))) {
+        hs_counter_reset(s->r, key);
     }
     return commit_and_answer(s, id);
 }
@@ -440,7 +521,7 @@ static int insert_customer(signup *s)
 {
     request_rec *r = s->r;
     char id[37];
-    const char *args[6], *by_email[2];
+    const char *args[8], *by_email[2];
     hs_db_result res;
     int n, tries;
 
@@ -456,13 +537,16 @@ static int insert_customer(signup *s)
     for (n = 1, tries = 0; tries < MAX_LABEL_TRIES; tries++) {
         s->site_url = site_url_for(s, n);
         args[5] = s->site_url;
-        if (hs_db_select(s->db, HS_Q_INSERT_CUSTOMER, &res, 6, args)) {
+        args[6] = s->ctx[C_TENANT_ID];
+        args[7] = s->site_url;
+        if (hs_db_select(s->db, HS_Q_INSERT_CUSTOMER, &res, 8, args)) {
             return -1;
         }
         if (res.nrows == 1) {
             return 0;
         }
-        /* a conflict: the address (a concurrent signup won) or the label */
+        /* a conflict: the address (a concurrent signup won) or the label
+         * (a customer's or a decoy's) */
         by_email[0] = s->ctx[C_TENANT_ID];
         by_email[1] = s->req.email;
         if (hs_db_select(s->db, HS_Q_CUSTOMER_BY_EMAIL, &res, 2, by_email)) {
@@ -611,15 +695,17 @@ int hs_signup_handle(request_rec *r, const hs_dir_cfg *cfg)
         return unavailable(&s);
     }
     mark(&s, P_BEGUN);
-    /* serialise with other signups of this address (mail budget) */
+    /* serialise with other signups to this mailbox (mail budget) */
+    s.mailbox = hs_email_mailbox(r->pool, s.req.email);
     args[0] = s.req.tenant_slug;
-    args[1] = s.req.email;
+    args[1] = s.mailbox;
     if (hs_db_select(s.db, HS_Q_ADDRESS_LOCK, NULL, 2, args)) {
         return unavailable(&s);
     }
     mark(&s, P_LOCKED);
     args[0] = s.req.plan;
-    args[1] = args[2] = args[3] = args[4] = s.req.email;
+    args[1] = args[2] = args[3] = s.mailbox;
+    args[4] = s.req.email;
     args[5] = s.req.tenant_slug;
     if (hs_db_select(s.db, HS_Q_TENANT, &res, 6, args)) {
         return unavailable(&s);
@@ -642,6 +728,20 @@ int hs_signup_handle(request_rec *r, const hs_dir_cfg *cfg)
     if (num(s.ctx[C_MAILS_HOUR], 0) >= hs_cfg_mails_per_hour(cfg)) {
         limit_left = num(s.ctx[C_MAIL_WINDOW_LEFT], 3600);
         return fail(&s, HTTP_TOO_MANY_REQUESTS, MSG_MAIL_LIMIT,
+                    limit_left > 0 ? limit_left : 1);
+    }
+    /* the tenant's budget (HydraSignupTenantMailsPerHour), the same for
+     * every address */
+    if (s.ctx[C_TENANT_MAILS] &&
+        num(s.ctx[C_TENANT_MAILS], 0) >= hs_cfg_tenant_mails_per_hour(cfg)) {
+        const char *sp = strchr(s.ctx[C_TENANT_MAILS], ' ');
+        limit_left = sp ? num(sp + 1, 3600) : 3600;
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      HSLOGNO(01208) "tenant %s mailed %d codes in the last "
+                                     "hour (HydraSignupTenantMailsPerHour): "
+                                     "signup refused",
+                      s.req.tenant_slug, hs_cfg_tenant_mails_per_hour(cfg));
+        return fail(&s, HTTP_TOO_MANY_REQUESTS, MSG_TENANT_MAIL_LIMIT,
                     limit_left > 0 ? limit_left : 1);
     }
     if (s.ctx[C_CUST_ID]) {

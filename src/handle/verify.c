@@ -16,6 +16,7 @@
 #include "http_log.h"
 #include "http_protocol.h"
 
+#include <apr_lib.h>
 #include <apr_strings.h>
 #include <json-c/json.h>
 
@@ -38,7 +39,10 @@ APLOG_USE_MODULE(hydra_signup);
 #define MSG_LOCKED                                                             \
     "Too many failed attempts; request a new code by signing up again"
 #define MSG_UNAVAILABLE "Service temporarily unavailable"
+#define MSG_DAY_LIMIT                                                          \
+    "Too many failed attempts for this address today; try again later"
 #define NO_CUSTOMER "00000000-0000-0000-0000-000000000000"
+#define DAY 86400
 
 /* columns of HS_Q_VERIFY_ATTEMPT */
 enum { V_CUSTOMER, V_TENANT, V_MAC, V_ATTEMPTS, V_EXPIRED, V_VOID, V_RELEASED };
@@ -50,6 +54,29 @@ static int code_mac(request_rec *r, const hs_dir_cfg *cfg, const char *customer,
     const char *msg = apr_pstrcat(r->pool, customer, ":", code, NULL);
     const hs_secret *secret = hs_cfg_code_secret(cfg);
     return hs_hmac_sha256(secret->data, secret->len, msg, strlen(msg), out);
+}
+
+/*
+ * The name of an address's attempt counters in the shared cache: an HMAC of
+ * tenant slug and address under the code secret, so that the cache (maybe
+ * a memcached shared by hosts) never holds an address. The same function
+ * names them for signup (hs_attempt_key in hs_endpoints.h).
+ */
+const char *hs_attempt_key(request_rec *r, const hs_dir_cfg *cfg,
+                           const char *kind, const char *slug,
+                           const char *email)
+{
+    char *lower = apr_pstrdup(r->pool, email);
+    const char *msg, *mac;
+    char *p;
+
+    for (p = lower; *p; p++) {
+        *p = apr_tolower(*p);
+    }
+    msg = apr_pstrcat(r->pool, "attempts:", slug, ":", lower, NULL);
+    mac = hs_hmac_sha256_hex(r->pool, hs_cfg_code_secret(cfg)->data,
+                             hs_cfg_code_secret(cfg)->len, msg, strlen(msg));
+    return mac ? apr_pstrcat(r->pool, "hs-a", kind, "|", mac, NULL) : NULL;
 }
 
 /* One signed token of type for customer/tenant. */
@@ -177,6 +204,9 @@ int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
     const hs_jwt_key *key;
     unsigned char given[HS_HMAC_LEN], stored[HS_HMAC_LEN];
     int match, attempts;
+    const char *day_key, *code_key;
+    unsigned long count;
+    long left;
 
     if (hs_ratelimit(r, cfg, HS_RATE_VERIFY)) {
         return OK;
@@ -201,6 +231,28 @@ int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
         return hs_send_detail(r, HTTP_INTERNAL_SERVER_ERROR,
                               "Internal Server Error");
     }
+    /* the per-day cap, for every address alike (pending, active, unknown),
+     * counted before anything is compared or looked up */
+    if (!(day_key = hs_attempt_key(r, cfg, "d", req.tenant_slug, req.email)) ||
+        !(code_key = hs_attempt_key(r, cfg, "c", req.tenant_slug, req.email))) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      HSLOGNO(01205) "no code secret in effect here "
+                                     "(HydraSignupCodeSecretFile): verify "
+                                     "refused");
+        return hs_send_detail(r, HTTP_INTERNAL_SERVER_ERROR,
+                              "Internal Server Error");
+    }
+    if (hs_counter_hit(r, day_key, DAY, &count, &left)) {
+        return hs_send_retry(r, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
+    }
+    if (count > (unsigned long)hs_cfg_max_attempts_per_day(cfg)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      HSLOGNO(01206) "verify refused: more than %d attempts "
+                                     "for one address of tenant %s today",
+                      hs_cfg_max_attempts_per_day(cfg), req.tenant_slug);
+        hs_metrics_add(HS_M_RL_ATTEMPTS, 1);
+        return hs_send_retry(r, HTTP_TOO_MANY_REQUESTS, MSG_DAY_LIMIT, left);
+    }
     if (!(db = hs_db_acquire(r)) || hs_db_begin(db)) {
         return hs_send_retry(r, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
     }
@@ -211,11 +263,26 @@ int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
         return hs_send_retry(r, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
     }
     if (res.nrows == 0) {
-        /* nobody to verify: the same HMAC work, a COMMIT that waits for a
-         * WAL flush as a counted attempt's does, the same answer */
+        /* nobody to verify (unknown address, active customer, concealed or
+         * not): counted like a code's attempts, in the shared cache rather
+         * than a row per address, so that the answers follow the same
+         * sequence as a pending signup's (400 x MaxAttempts, then 429 until
+         * a new signup request); the same HMAC work, a COMMIT that waits
+         * for a WAL flush as a counted attempt's does */
+        int over;
+        if (hs_counter_hit(r, code_key, hs_cfg_pending_ttl(cfg), &count,
+                           &left)) {
+            return finish(r, db, 0, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE,
+                          5);
+        }
+        over = count > (unsigned long)hs_cfg_max_attempts(cfg);
         memset(stored, 0, sizeof(stored));
-        if (code_mac(r, cfg, NO_CUSTOMER, req.code, given) == 0) {
+        if (!over && code_mac(r, cfg, NO_CUSTOMER, req.code, given) == 0) {
             (void)hs_ct_equal(given, stored, sizeof(given));
+        }
+        if (over) {
+            return finish(r, db, decoy(r, db), HTTP_TOO_MANY_REQUESTS,
+                          MSG_LOCKED, hs_cfg_resend_interval(cfg));
         }
         return finish(r, db, decoy(r, db), HTTP_BAD_REQUEST, MSG_INVALID, 0);
     }

@@ -29,10 +29,15 @@ APLOG_USE_MODULE(hydra_signup);
 
 #define MAX_MAX_BODY (1024 * 1024)
 #define MIN_SECRET 32
+#define DEF_MAX_ATTEMPTS_PER_DAY 20
+#define DEF_TENANT_MAILS_PER_HOUR 1000
+#define DEF_RATE_PLANS_N 120
+#define DEF_RATE_PLANS_W 60
 
 /* defaults of HS_DIR_FIELDS that are not plain constants */
 static const hs_rate rate_signup_default = {10, 60};
 static const hs_rate rate_verify_default = {20, 60};
+static const hs_rate rate_plans_default = {120, 60};
 
 /* ---- create, merge and accessors, generated from HS_DIR_FIELDS --------- */
 
@@ -431,8 +436,11 @@ static const char *set_rate(cmd_parms *cmd, void *cfg, const char *which,
     else if (!strcasecmp(which, "verify")) {
         c->rate_verify = r;
     }
+    else if (!strcasecmp(which, "plans")) {
+        c->rate_plans = r;
+    }
     else {
-        return dir_error(cmd, "'%s' is neither signup nor verify", which);
+        return dir_error(cmd, "'%s' is not signup, verify or plans", which);
     }
     if (parse_positive(n, 1000000, &limit)) {
         return dir_error(cmd, "'%s' is not a positive number of requests", n);
@@ -530,11 +538,18 @@ static const char *set_plans_cache_ttl(cmd_parms *cmd, void *cfg,
 static const char *set_cors(cmd_parms *cmd, void *cfg, const char *arg)
 {
     hs_dir_cfg *c = cfg;
-    if (strncmp(arg, "https://", 8) && strncmp(arg, "http://", 7)) {
+    apr_size_t scheme = !strncmp(arg, "https://", 8)  ? 8
+                        : !strncmp(arg, "http://", 7) ? 7
+                                                      : 0;
+    if (!scheme) {
         return dir_error(cmd, "'%s' is not an origin (scheme://host[:port])",
                          arg);
     }
-    if (strchr(arg + 8, '/') || arg[strlen(arg) - 1] == '/') {
+    /* the host may not be empty (and arg + scheme is within the string) */
+    if (!arg[scheme]) {
+        return dir_error(cmd, "'%s' is not an origin: no host", arg);
+    }
+    if (strchr(arg + scheme, '/')) {
         return dir_error(cmd, "'%s' is not an origin: no path allowed", arg);
     }
     if (!c->cors_origins) {
@@ -615,7 +630,7 @@ const command_rec hs_cmds[] = {
     AP_INIT_TAKE1("HydraSignupMaxBody", set_max_body, NULL, ANYWHERE,
                   "request body limit in bytes"),
     AP_INIT_TAKE3("HydraSignupRateLimit", set_rate, NULL, ANYWHERE,
-                  "signup|verify REQUESTS SECONDS"),
+                  "signup|verify|plans REQUESTS SECONDS"),
     AP_INIT_TAKE1("HydraSignupRateLimitCache", set_cache, NULL, RSRC_CONF,
                   "socache provider[:args] for the rate-limit counters"),
     AP_INIT_ITERATE("HydraSignupCORSOrigins", set_cors, NULL, ANYWHERE,
@@ -633,6 +648,12 @@ const command_rec hs_cmds[] = {
                    RSRC_CONF,
                    "database connections one process uses at once (set it "
                    "to DBDMax) [longest wait in ms, default 5000]"),
+    AP_INIT_TAKE1("HydraSignupMaxAttemptsPerDay", set_count,
+                  OFF(max_attempts_per_day), ANYWHERE,
+                  "wrong codes per address of a tenant per 24 h"),
+    AP_INIT_TAKE1("HydraSignupTenantMailsPerHour", set_count,
+                  OFF(tenant_mails_per_hour), ANYWHERE,
+                  "codes mailed for one tenant per hour"),
     {NULL}};
 
 /* ---- configuration-time checks ----------------------------------------- */
@@ -724,6 +745,85 @@ foreign_dbd_driver(apr_pool_t *p, const ap_directive_t *d, const char **name)
     return NULL;
 }
 
+/* The sections nested in a section (or at server level): <Files> and
+ * <If>, merged on top of eff as a request would merge them. */
+static int check_nested(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
+                        hs_dir_cfg *eff, core_dir_config *cd, const char *where)
+{
+    apr_array_header_t *lists[2];
+    int k, i, rc;
+
+    if (!cd) {
+        return OK;
+    }
+    lists[0] = cd->sec_file;
+    lists[1] = cd->sec_if;
+    for (k = 0; k < 2; k++) {
+        for (i = 0; lists[k] && i < lists[k]->nelts; i++) {
+            ap_conf_vector_t *vec =
+                APR_ARRAY_IDX(lists[k], i, ap_conf_vector_t *);
+            hs_dir_cfg *sec = ap_get_module_config(vec, &hydra_signup_module);
+            core_dir_config *d = ap_get_core_module_config(vec);
+            hs_dir_cfg *e;
+            const char *w;
+
+            /* a section with none of our directives has no record of
+             * ours, but may hold sections that do */
+            e = sec ? hs_merge_dir_cfg(pconf, eff, sec) : eff;
+            w = apr_psprintf(ptemp, "%s %s in %s", k == 0 ? "<Files>" : "<If>",
+                             d && d->d ? d->d : "", where);
+            if ((sec && (rc = check_one(pconf, s, e, w)) != OK) ||
+                (rc = check_nested(pconf, ptemp, s, e, d, w)) != OK) {
+                return rc;
+            }
+        }
+    }
+    return OK;
+}
+
+/* Checks every section of list (<Location> or <Directory> sections of a
+ * server), each merged as a request merges them: the earlier sections
+ * whose path is a prefix of this one, then this one. */
+static int check_sections(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
+                          hs_dir_cfg *base, apr_array_header_t *list,
+                          const char *kind, const char *name)
+{
+    int i, rc;
+
+    for (i = 0; list && i < list->nelts; i++) {
+        ap_conf_vector_t *vec = APR_ARRAY_IDX(list, i, ap_conf_vector_t *);
+        hs_dir_cfg *loc = ap_get_module_config(vec, &hydra_signup_module);
+        core_dir_config *cd = ap_get_core_module_config(vec);
+        hs_dir_cfg *eff = base;
+        const char *where;
+        int j;
+
+        for (j = 0; j < i && cd && cd->d && !cd->r && !cd->d_is_fnmatch; j++) {
+            ap_conf_vector_t *v = APR_ARRAY_IDX(list, j, ap_conf_vector_t *);
+            hs_dir_cfg *l = ap_get_module_config(v, &hydra_signup_module);
+            core_dir_config *d = ap_get_core_module_config(v);
+            if (l && d && d->d && !d->r && !d->d_is_fnmatch &&
+                !strncmp(cd->d, d->d, strlen(d->d))) {
+                eff = hs_merge_dir_cfg(pconf, eff, l);
+            }
+        }
+        /* a section with none of our directives has no record of ours,
+         * but may hold <Files> or <If> sections that do */
+        eff = loc ? hs_merge_dir_cfg(pconf, eff, loc) : eff;
+        where = apr_psprintf(ptemp, "<%s %s> in %s", kind,
+                             cd && cd->d ? cd->d : "?", name);
+        if ((loc && (rc = check_one(pconf, s, eff, where)) != OK) ||
+            (rc = check_nested(pconf, ptemp, s, eff, cd, where)) != OK) {
+            return rc;
+        }
+    }
+    return OK;
+}
+
+/* Every context the handler can be enabled in: the server, its
+ * <Location> and <Directory> sections, and the <Files> and <If> sections
+ * within any of them (requests also refuse to run without a code secret:
+ * handler.c). */
 int hs_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                     server_rec *s)
 {
@@ -750,42 +850,17 @@ int hs_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
         const char *name = apr_psprintf(
             ptemp, sp->port ? "server %s:%d" : "server %s",
             sp->server_hostname ? sp->server_hostname : "(unnamed)", sp->port);
-        int i, rc;
+        int rc;
 
-        if ((rc = check_one(pconf, sp, base, name)) != OK) {
+        if ((rc = check_one(pconf, sp, base, name)) != OK ||
+            (rc = check_nested(pconf, ptemp, sp, base,
+                               ap_get_core_module_config(sp->lookup_defaults),
+                               name)) != OK ||
+            (rc = check_sections(pconf, ptemp, sp, base, core->sec_url,
+                                 "Location", name)) != OK ||
+            (rc = check_sections(pconf, ptemp, sp, base, core->sec_dir,
+                                 "Directory", name)) != OK) {
             return rc;
-        }
-        for (i = 0; core->sec_url && i < core->sec_url->nelts; i++) {
-            ap_conf_vector_t *vec =
-                APR_ARRAY_IDX(core->sec_url, i, ap_conf_vector_t *);
-            hs_dir_cfg *loc = ap_get_module_config(vec, &hydra_signup_module);
-            core_dir_config *cd = ap_get_core_module_config(vec);
-            hs_dir_cfg *eff = base;
-            int j;
-
-            if (!loc) {
-                continue;
-            }
-            /* as a request merges them: the earlier sections of this
-             * server whose path is a prefix of this one, then this one */
-            for (j = 0; j < i && cd && cd->d && !cd->r && !cd->d_is_fnmatch;
-                 j++) {
-                ap_conf_vector_t *v =
-                    APR_ARRAY_IDX(core->sec_url, j, ap_conf_vector_t *);
-                hs_dir_cfg *l = ap_get_module_config(v, &hydra_signup_module);
-                core_dir_config *d = ap_get_core_module_config(v);
-                if (l && d && d->d && !d->r && !d->d_is_fnmatch &&
-                    !strncmp(cd->d, d->d, strlen(d->d))) {
-                    eff = hs_merge_dir_cfg(pconf, eff, l);
-                }
-            }
-            eff = hs_merge_dir_cfg(pconf, eff, loc);
-            rc = check_one(pconf, sp, eff,
-                           apr_psprintf(ptemp, "<Location %s> in %s",
-                                        cd && cd->d ? cd->d : "?", name));
-            if (rc != OK) {
-                return rc;
-            }
         }
     }
     return OK;

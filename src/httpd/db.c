@@ -94,15 +94,16 @@ static const hs_stmt stmts[] = {
      " FROM tenants t LEFT JOIN plans p ON p.tenant_id = t.id AND p.public"
      " WHERE t.slug = %s ORDER BY p.position, p.name"},
 
-    /* slug, email: one signup per address at a time (until COMMIT), so
+    /* slug, mailbox: one signup per mailbox at a time (until COMMIT), so
      * that the mail budget and resend interval HS_Q_TENANT reads include
      * the signup that committed just before - without it parallel requests
      * for a concealed active address each mailed */
     {HS_Q_ADDRESS_LOCK, "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended("
                         "%s || '|' || lower(%s), 0))"},
 
-    /* plan, email, email, email, email, slug: everything the signup
-     * decides on, in one round trip */
+    /* plan, mailbox, mailbox, mailbox, email, slug: everything the signup
+     * decides on, in one round trip (the mail log counts mailboxes:
+     * hs_email_mailbox) */
     {HS_Q_TENANT,
      "SELECT t.id::text, t.site_domain, t.signup_enabled::text,"
      " EXISTS (SELECT 1 FROM plans p WHERE p.tenant_id = t.id"
@@ -118,7 +119,13 @@ static const hs_stmt stmts[] = {
      "   AND m.sent_at > now() - interval '1 hour')::text,"
      " (SELECT floor(extract(epoch FROM now() - max(m.sent_at)))::bigint"
      "   FROM hydra_signup_mail_log m"
-     "   WHERE m.tenant_id = t.id AND m.email_lower = lower(%s))::text"
+     "   WHERE m.tenant_id = t.id AND m.email_lower = lower(%s))::text,"
+     /* the tenant's codes in the last hour (HydraSignupTenantMailsPerHour)
+      * and when the oldest of them leaves the hour */
+     " (SELECT count(*)::text || ' ' || coalesce(ceil(extract(epoch FROM"
+     "   min(m.sent_at) + interval '1 hour' - now()))::bigint, 3600)"
+     "   FROM hydra_signup_mail_log m WHERE m.tenant_id = t.id"
+     "   AND m.sent_at > now() - interval '1 hour')"
      " FROM tenants t"
      " LEFT JOIN customers c ON c.tenant_id = t.id AND lower(c.email) = "
      "lower(%s)"
@@ -126,26 +133,38 @@ static const hs_stmt stmts[] = {
      " WHERE t.slug = %s"},
 
     /* id, tenant, company, email, plan, site_url */
+    /* ... tenant, site_url: not a label a concealed answer gave out
+     * (hydra_signup_decoys) either */
     {HS_Q_INSERT_CUSTOMER,
      "INSERT INTO customers (id, tenant_id, company_name, email, plan,"
      " site_url, status, created_at)"
-     " VALUES (%s::uuid, %s::uuid, %s, %s, %s, %s, 'pending', now())"
+     " SELECT %s::uuid, %s::uuid, %s, %s, %s, %s, 'pending', now()"
+     " WHERE NOT EXISTS (SELECT 1 FROM hydra_signup_decoys d"
+     "  WHERE d.tenant_id = %s::uuid AND d.site_url = %s)"
      " ON CONFLICT DO NOTHING RETURNING id::text"},
 
     /* tenant, site_url: is the label taken (the concealed answer) */
     {HS_Q_SITE_TAKEN,
-     "SELECT 1 FROM customers WHERE tenant_id = %s::uuid AND site_url = %s"},
+     "SELECT 1 FROM customers WHERE tenant_id = %s::uuid AND site_url = %s"
+     " UNION ALL SELECT 1 FROM hydra_signup_decoys"
+     " WHERE tenant_id = %s::uuid AND site_url = %s"},
 
     /* prefix "https://<label>-", suffix ".<site_domain>", tenant: the
-     * suffix after the highest numbered label in use, so that the 300th
+     * suffix after the highest numbered label in use (by a customer or a
+     * decoy), so that the 300th
      * "Acme" goes straight to acme-300 instead of probing every one */
     {HS_Q_LABEL_NEXT,
+     "WITH a AS (SELECT %s::text AS prefix, %s::text AS suffix,"
+     "  %s::uuid AS tenant),"
+     " u AS (SELECT c.site_url FROM customers c, a"
+     "  WHERE c.tenant_id = a.tenant UNION ALL"
+     "  SELECT d.site_url FROM hydra_signup_decoys d, a"
+     "  WHERE d.tenant_id = a.tenant)"
      "SELECT (coalesce(max(mid::int), 1) + 1)::text FROM ("
-     " SELECT substr(site_url, length(%s::text) + 1,"
-     "  length(site_url) - length(%s::text) - length(%s::text)) AS mid"
-     " FROM customers WHERE tenant_id = %s::uuid"
-     "  AND starts_with(site_url, %s::text)"
-     "  AND right(site_url, length(%s::text)) = %s::text) x"
+     " SELECT substr(u.site_url, length(a.prefix) + 1,"
+     "  length(u.site_url) - length(a.prefix) - length(a.suffix)) AS mid"
+     " FROM u, a WHERE starts_with(u.site_url, a.prefix)"
+     "  AND right(u.site_url, length(a.suffix)) = a.suffix) x"
      " WHERE mid ~ '^[0-9]{1,9}$'"},
 
     /* tenant, email: is the address taken (after an insert conflict)? */
@@ -176,7 +195,7 @@ static const hs_stmt stmts[] = {
      "second'"
      " RETURNING customer_id::text"},
 
-    /* tenant, email */
+    /* tenant, mailbox (hs_email_mailbox) */
     {HS_Q_MAIL_LOG, "INSERT INTO hydra_signup_mail_log (tenant_id, email_lower)"
                     " VALUES (%s::uuid, lower(%s))"},
 
@@ -238,6 +257,30 @@ static const hs_stmt stmts[] = {
      "  tenant_id, expires_at)"
      " SELECT %s, c.id, c.tenant_id, now() + %s::int * interval '1 second'"
      " FROM c RETURNING customer_id::text"},
+
+    /* tenant, email, code ttl: a concealed address's decoy (locked), its
+     * age and whether its last "code" would still be live */
+    {HS_Q_DECOY_GET,
+     "SELECT site_url, floor(extract(epoch FROM now() - sent_at))::bigint"
+     "::text, (sent_at > now() - %s::int * interval '1 second')::text"
+     " FROM hydra_signup_decoys WHERE tenant_id = %s::uuid"
+     " AND email_lower = lower(%s) FOR UPDATE"},
+
+    /* tenant, email, site_url: a new decoy, or a re-sent one */
+    {HS_Q_DECOY_PUT,
+     "INSERT INTO hydra_signup_decoys (tenant_id, email_lower, site_url)"
+     " VALUES (%s::uuid, lower(%s), %s) ON CONFLICT (tenant_id, email_lower)"
+     " DO UPDATE SET sent_at = now() RETURNING site_url"},
+
+    /* tenant, pending ttl: decoys as old as an abandoned pending signup */
+    {HS_Q_DECOY_PRUNE,
+     "DELETE FROM hydra_signup_decoys WHERE tenant_id = %s::uuid"
+     " AND sent_at < now() - %s::int * interval '1 second'"},
+
+    /* tenant: would a signup find a free slot (not taken) */
+    {HS_Q_FREE_SLOT,
+     "SELECT 1 FROM nodes WHERE tenant_id = %s::uuid AND kind = 'shared'"
+     " AND active AND used < capacity LIMIT 1"},
 };
 
 static APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) * dbd_prepare;

@@ -153,6 +153,16 @@ int hs_handler(request_rec *r)
         return hs_send_detail(r, HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed");
     }
 
+    if ((rt == R_SIGNUP || rt == R_VERIFY) &&
+        (!hs_cfg_code_secret(cfg) || !hs_cfg_code_secret(cfg)->len)) {
+        /* fail closed: a context the configuration check did not see */
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      HSLOGNO(01207) "no HydraSignupCodeSecretFile in effect "
+                                     "for %s: request refused",
+                      r->uri);
+        return hs_send_detail(r, HTTP_INTERNAL_SERVER_ERROR,
+                              "Internal Server Error");
+    }
     switch (rt) {
         case R_SIGNUP:
             apr_table_setn(r->headers_out, "Cache-Control", "no-store");

@@ -81,6 +81,9 @@ typedef struct {
     X(NUM, long, max_body, 16384)                                              \
     X(PTR, const hs_rate *, rate_signup, &rate_signup_default)                 \
     X(PTR, const hs_rate *, rate_verify, &rate_verify_default)                 \
+    X(PTR, const hs_rate *, rate_plans, &rate_plans_default)                   \
+    X(NUM, int, max_attempts_per_day, 20)                                      \
+    X(NUM, int, tenant_mails_per_hour, 1000)                                   \
     X(PTR, apr_array_header_t *, cors_origins, NULL)                           \
     X(NUM, int, page, 0)                                                       \
     X(PTR, const char *, portal_url, NULL)                                     \

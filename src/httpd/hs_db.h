@@ -38,6 +38,10 @@
 #define HS_Q_VERIFY_DECOY "hydra_signup_verify_decoy"
 #define HS_Q_ACTIVATE "hydra_signup_activate"
 #define HS_Q_INSERT_REFRESH "hydra_signup_insert_refresh"
+#define HS_Q_DECOY_GET "hydra_signup_decoy_get"
+#define HS_Q_DECOY_PUT "hydra_signup_decoy_put"
+#define HS_Q_DECOY_PRUNE "hydra_signup_decoy_prune"
+#define HS_Q_FREE_SLOT "hydra_signup_free_slot"
 
 /* Registers every statement for every server (post_config, before
  * mod_dbd's own post_config). */

@@ -12,7 +12,11 @@
 
 #include "hs_config.h"
 
-typedef enum { HS_RATE_SIGNUP = 0, HS_RATE_VERIFY = 1 } hs_rate_kind;
+typedef enum {
+    HS_RATE_SIGNUP = 0,
+    HS_RATE_VERIFY = 1,
+    HS_RATE_PLANS = 2
+} hs_rate_kind;
 
 /* pre_config: registers the mutex. */
 int hs_ratelimit_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
@@ -29,5 +33,18 @@ void hs_ratelimit_child_init(apr_pool_t *p, server_rec *s);
  * and the 429 answer (with Retry-After) has been sent. A cache failure is
  * logged and lets the request through. */
 int hs_ratelimit(request_rec *r, const hs_dir_cfg *cfg, hs_rate_kind kind);
+
+/*
+ * A counter in the same shared cache, under an opaque key (callers pass an
+ * HMAC, never an address): counts one hit in a fixed window of window
+ * seconds that starts with the first hit. 0 with *count (this hit
+ * included) and *left (seconds until the window ends); -1 when there is no
+ * cache or it failed (logged): callers that bound guessing fail closed.
+ */
+int hs_counter_hit(request_rec *r, const char *key, long window,
+                   unsigned long *count, long *left);
+
+/* Forgets the counter under key (a new code starts a new count). */
+void hs_counter_reset(request_rec *r, const char *key);
 
 #endif /* HS_RATELIMIT_H */

@@ -154,8 +154,13 @@ static const char *rl_client(request_rec *r)
 
 int hs_ratelimit(request_rec *r, const hs_dir_cfg *cfg, hs_rate_kind kind)
 {
-    hs_rate rate = *(kind == HS_RATE_SIGNUP ? hs_cfg_rate_signup(cfg)
-                                            : hs_cfg_rate_verify(cfg));
+    hs_rate rate = *(kind == HS_RATE_SIGNUP  ? hs_cfg_rate_signup(cfg)
+                     : kind == HS_RATE_PLANS ? hs_cfg_rate_plans(cfg)
+                                             : hs_cfg_rate_verify(cfg));
+    static const char kind_char[] = {'s', 'v', 'p'};
+    static const char *const kind_name[] = {"signup", "verify", "plans"};
+    static const hs_counter kind_metric[] = {HS_M_RL_SIGNUP, HS_M_RL_VERIFY,
+                                             HS_M_RL_PLANS};
     const char *key;
     rl_entry e;
     unsigned int len = sizeof(e);
@@ -172,7 +177,7 @@ int hs_ratelimit(request_rec *r, const hs_dir_cfg *cfg, hs_rate_kind kind)
      * low one see the same clients); the same on every host that shares a
      * memcache, as the key holds the ServerName, not this host */
     key = apr_psprintf(
-        r->pool, "%c|%s:%u|%d/%d|%s", kind == HS_RATE_SIGNUP ? 's' : 'v',
+        r->pool, "%c|%s:%u|%d/%d|%s", kind_char[kind],
         r->server->server_hostname ? r->server->server_hostname : "-",
         (unsigned)r->server->port, rate.limit, rate.window, rl_client(r));
     if ((rv = apr_global_mutex_lock(rl_mutex)) != APR_SUCCESS) {
@@ -185,6 +190,9 @@ int hs_ratelimit(request_rec *r, const hs_dir_cfg *cfg, hs_rate_kind kind)
                                &len, r->pool);
     if (rv != APR_SUCCESS || len != sizeof(e) || now - e.start >= window ||
         e.start > now) {
+        /* whole entry zeroed: its padding goes to the cache (memcached)
+         * as well, and must not carry stale stack bytes */
+        memset(&e, 0, sizeof(e));
         e.start = now;
         e.count = 0;
     }
@@ -203,13 +211,78 @@ int hs_ratelimit(request_rec *r, const hs_dir_cfg *cfg, hs_rate_kind kind)
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       HSLOGNO(00608) "%s rate limit (%d per %d s) exceeded "
                                      "by %s",
-                      kind == HS_RATE_SIGNUP ? "signup" : "verify", rate.limit,
-                      rate.window, r->useragent_ip);
+                      kind_name[kind], rate.limit, rate.window,
+                      r->useragent_ip);
         apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-        hs_metrics_add(kind == HS_RATE_SIGNUP ? HS_M_RL_SIGNUP : HS_M_RL_VERIFY,
-                       1);
+        hs_metrics_add(kind_metric[kind], 1);
         hs_send_retry(r, HTTP_TOO_MANY_REQUESTS, MSG_LIMIT, left);
         return 1;
     }
     return 0;
+}
+
+/* ---- counters under opaque keys (verify attempts) ---------------------- */
+
+int hs_counter_hit(request_rec *r, const char *key, long window_secs,
+                   unsigned long *count, long *left)
+{
+    rl_entry e;
+    unsigned int len = sizeof(e);
+    apr_time_t now = apr_time_now();
+    apr_time_t window = apr_time_from_sec(window_secs);
+    apr_status_t rv;
+
+    if (!rl_cache || !rl_mutex) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      HSLOGNO(01201) "no shared cache for the verify attempt "
+                                     "counters");
+        return -1;
+    }
+    if ((rv = apr_global_mutex_lock(rl_mutex)) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                      HSLOGNO(01202) "attempt counter mutex lock failed");
+        return -1;
+    }
+    rv = rl_provider->retrieve(rl_cache, r->server, (const unsigned char *)key,
+                               (unsigned int)strlen(key), (unsigned char *)&e,
+                               &len, r->pool);
+    if (rv != APR_SUCCESS || len != sizeof(e) || now - e.start >= window ||
+        e.start > now) {
+        memset(&e, 0, sizeof(e));
+        e.start = now;
+        e.count = 0;
+    }
+    if (e.count < 0xFFFFFFFFu) {
+        e.count++;
+    }
+    rv = rl_provider->store(rl_cache, r->server, (const unsigned char *)key,
+                            (unsigned int)strlen(key), e.start + window,
+                            (unsigned char *)&e, sizeof(e), r->pool);
+    apr_global_mutex_unlock(rl_mutex);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                      HSLOGNO(01203) "attempt counter store failed");
+        return -1;
+    }
+    *count = e.count;
+    *left = (long)apr_time_sec(e.start + window - now) + 1;
+    return 0;
+}
+
+void hs_counter_reset(request_rec *r, const char *key)
+{
+    apr_status_t rv;
+    if (!rl_cache || !rl_mutex) {
+        return;
+    }
+    if (apr_global_mutex_lock(rl_mutex) != APR_SUCCESS) {
+        return;
+    }
+    rv = rl_provider->remove(rl_cache, r->server, (const unsigned char *)key,
+                             (unsigned int)strlen(key), r->pool);
+    apr_global_mutex_unlock(rl_mutex);
+    if (rv != APR_SUCCESS && !APR_STATUS_IS_NOTFOUND(rv)) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r,
+                      HSLOGNO(01204) "attempt counter reset failed");
+    }
 }

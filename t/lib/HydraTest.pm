@@ -32,6 +32,7 @@ sub reset_db {
     my $db = dbh();
     $db->do("DELETE FROM customers");
     $db->do("DELETE FROM hydra_signup_mail_log");
+    $db->do("DELETE FROM hydra_signup_decoys");
     $db->do("DELETE FROM tenants WHERE slug <> 'demo'");
     $db->do("UPDATE nodes SET used = 0");
     for my $d (qw(new tmp cur)) {
@@ -466,7 +467,9 @@ sub state_snapshot {
         "SELECT tenant_id, email_lower, sent_at FROM hydra_signup_mail_log
          ORDER BY 1, 2, 3",
         "SELECT count(*) FROM hydra_signup_refresh_tokens",
-        "SELECT count(*) FROM tenants") {
+        "SELECT count(*) FROM tenants",
+        "SELECT tenant_id, email_lower, site_url, sent_at
+         FROM hydra_signup_decoys ORDER BY 1, 2") {
         my $rows = $db->selectall_arrayref($q);
         push @parts, join "\n", map { join '|', map { $_ // '\N' } @$_ } @$rows;
     }

@@ -232,7 +232,7 @@ static const char *expected_verify =
     "Date: Tue, 14 Nov 2023 22:13:20 +0000\r\n"
     "From: Acme Signup <noreply@acme.example>\r\n"
     "To: alice@example.com\r\n"
-    "Subject: Your Acme Corp verification code\r\n"
+    "Subject: Your verification code\r\n"
     "Message-ID: <1700000000.0123456789abcdef@web1.example.net>\r\n"
     "MIME-Version: 1.0\r\n"
     "Content-Type: text/plain; charset=UTF-8\r\n"
@@ -343,6 +343,13 @@ END_TEST
 
 /* --- Subject ------------------------------------------------------------ */
 
+/* The Subject encoder under test with visitor text in it: only a template
+ * built in code can do this (hs_mail_template_parse refuses {{company}} in
+ * a Subject, and the built-in templates have none). */
+static const hs_mail_template subject_tmpl = {
+    "Your {{company}} verification code",
+    "Your code for {{company}}:\r\n\r\n{{code}}\r\n"};
+
 START_TEST(test_subject_japanese)
 {
     const char *company = "\xE6\xA0\xAA\xE5\xBC\x8F\xE4\xBC\x9A\xE7\xA4\xBE"
@@ -352,7 +359,7 @@ START_TEST(test_subject_japanese)
     const char *msg, *subj, *raw;
 
     v.company = company;
-    msg = render(hs_mail_default_template(HS_MAIL_VERIFY), &v, &len);
+    msg = render(&subject_tmpl, &v, &len);
     raw = strstr(msg, "\r\nSubject: =?UTF-8?B?");
     ck_assert_ptr_nonnull(raw);
     subj = subject_of(msg);
@@ -379,7 +386,7 @@ START_TEST(test_subject_long_folding)
     }
     company[600] = '\0';
     v.company = company;
-    msg = render(hs_mail_default_template(HS_MAIL_VERIFY), &v, &len);
+    msg = render(&subject_tmpl, &v, &len);
     ck_assert_uint_le(max_line(headers_of(msg)), 78);
     subj = subject_of(msg);
     ck_assert_str_eq(
@@ -391,7 +398,7 @@ START_TEST(test_subject_long_folding)
     /* a long ASCII subject folds at spaces and unfolds back */
     v.company = "The Extremely Long Named International Consolidated "
                 "Widget Manufacturing and Distribution Company of Springfield";
-    msg = render(hs_mail_default_template(HS_MAIL_VERIFY), &v, &len);
+    msg = render(&subject_tmpl, &v, &len);
     ck_assert_uint_le(max_line(headers_of(msg)), 78);
     ck_assert_str_eq(subject_of(msg), apr_pstrcat(pool, "Your ", v.company,
                                                   " verification code", NULL));
@@ -401,7 +408,7 @@ START_TEST(test_subject_long_folding)
     memset(company, 'x', 100);
     company[100] = '\0';
     v.company = company;
-    msg = render(hs_mail_default_template(HS_MAIL_VERIFY), &v, &len);
+    msg = render(&subject_tmpl, &v, &len);
     ck_assert_uint_le(max_line(headers_of(msg)), 78);
     ck_assert_str_eq(
         decode_words(subject_of(msg)),
@@ -422,14 +429,14 @@ START_TEST(test_subject_injection)
     for (i = 0; i < sizeof(evil) / sizeof(evil[0]); i++) {
         const char *hdrs;
         v.company = evil[i];
-        msg = render(hs_mail_default_template(HS_MAIL_VERIFY), &v, &len);
+        msg = render(&subject_tmpl, &v, &len);
         assert_crlf(msg, len);
         hdrs = headers_of(msg);
         ck_assert_int_eq(count_header(hdrs, "Bcc"), 0);
         ck_assert_int_eq(count_header(hdrs, "Subject:"), 1);
         ck_assert_ptr_null(strstr(msg, "\r\nBcc"));
         ck_assert_str_eq(subject_of(msg),
-                         "Your Acme Bcc: evil@x verification code");
+                         "Your Acme Bcc: evil[@]x verification code");
     }
     /* control characters in the subject of a hand-made template, too */
     {
@@ -685,7 +692,7 @@ START_TEST(test_body_value_controls)
     v.site_url = "https://x\r\n.example";
     msg = render(hs_mail_default_template(HS_MAIL_VERIFY), &v, &len);
     dec = qp_decode(body_of(msg));
-    ck_assert_ptr_nonnull(strstr(dec, "for Acme    Bcc: evil@x is:"));
+    ck_assert_ptr_nonnull(strstr(dec, "for Acme    Bcc: evil[@]x is:"));
     ck_assert_ptr_nonnull(strstr(dec, "https://x  .example\r\n"));
 }
 END_TEST
@@ -695,7 +702,7 @@ END_TEST
 START_TEST(test_template_parse)
 {
     hs_mail_template *t = NULL;
-    const char *text = "Subject: Welcome to {{company}}\n"
+    const char *text = "Subject: Welcome\n"
                        "\n"
                        "Hi {{email}},\n"
                        "   {{code}}  \n"
@@ -704,18 +711,18 @@ START_TEST(test_template_parse)
         hs_mail_template_parse(pool, text, strlen(text), HS_MAIL_VERIFY, &t);
 
     ck_assert_msg(err == NULL, "%s", err ? err : "");
-    ck_assert_str_eq(t->subject, "Welcome to {{company}}");
+    ck_assert_str_eq(t->subject, "Welcome");
     ck_assert_str_eq(t->body, "Hi {{email}},\r\n   {{code}}  \r\n"
                               "Expires in {{expiry_minutes}} min: "
                               "{{site_url}}\r\n");
 
     /* CRLF input gives the same, a BOM is skipped */
-    text = "\xEF\xBB\xBFSubject: Welcome to {{company}}\r\n\r\n"
+    text = "\xEF\xBB\xBFSubject: Welcome\r\n\r\n"
            "Hi {{email}},\r\n   {{code}}  \r\n"
            "Expires in {{expiry_minutes}} min: {{site_url}}\r\n";
     err = hs_mail_template_parse(pool, text, strlen(text), HS_MAIL_VERIFY, &t);
     ck_assert_msg(err == NULL, "%s", err ? err : "");
-    ck_assert_str_eq(t->subject, "Welcome to {{company}}");
+    ck_assert_str_eq(t->subject, "Welcome");
     ck_assert_str_eq(t->body, "Hi {{email}},\r\n   {{code}}  \r\n"
                               "Expires in {{expiry_minutes}} min: "
                               "{{site_url}}\r\n");
@@ -753,6 +760,18 @@ START_TEST(test_template_errors)
     ck_assert_ptr_nonnull(
         strstr(parse_err("Subject: {{Company}}\n\n{{code}}\n", HS_MAIL_VERIFY),
                "line 1: unknown placeholder {{Company}}"));
+    /* issue 12: visitor text never in the Subject, at most once below */
+    ck_assert_ptr_nonnull(
+        strstr(parse_err("Subject: Welcome to {{company}}\n\n{{code}}\n",
+                         HS_MAIL_VERIFY),
+               "the Subject cannot use {{company}}"));
+    ck_assert_ptr_nonnull(
+        strstr(parse_err("Subject: Hi\n\n{{company}}\n{{code}}\n{{company}}\n",
+                         HS_MAIL_VERIFY),
+               "more than once"));
+    ck_assert_ptr_nonnull(strstr(
+        parse_err("Subject: Hi\n\n{{company}} {{company}}\n", HS_MAIL_EXISTS),
+        "more than once"));
     ck_assert_ptr_nonnull(strstr(
         parse_err("Subject: x\n\n{{code}}\nHi {{company\n", HS_MAIL_VERIFY),
         "line 4: unterminated placeholder"));
@@ -802,6 +821,9 @@ START_TEST(test_defaults)
 
     ck_assert_ptr_null(strstr(et->body, "{{code}}"));
     ck_assert_ptr_null(strstr(et->subject, "{{code}}"));
+    /* issue 12: no visitor text in the built-in Subjects */
+    ck_assert_ptr_null(strstr(vt->subject, "{{company}}"));
+    ck_assert_ptr_null(strstr(et->subject, "{{company}}"));
     ck_assert_ptr_null(
         hs_mail_template_parse(pool, tv, strlen(tv), HS_MAIL_VERIFY, &t));
     ck_assert_str_eq(t->subject, vt->subject);
@@ -871,6 +893,49 @@ START_TEST(test_conf_files)
 }
 END_TEST
 
+/* issue 12: a company name a mail client would make a link of */
+START_TEST(test_company_defused)
+{
+    hs_mail_vars v = base_vars();
+    size_t len;
+    const char *msg, *body, *p;
+    int n;
+
+    ck_assert_str_eq(hs_mail_defuse(pool, "https://evil.example/x"),
+                     "https[://]evil[.]example/x");
+    ck_assert_str_eq(hs_mail_defuse(pool, "www.evil.com"), "www[.]evil[.]com");
+    ck_assert_str_eq(hs_mail_defuse(pool, "mail boss@evil.com now"),
+                     "mail boss[@]evil[.]com now");
+    ck_assert_str_eq(hs_mail_defuse(pool, "Acme Inc. and Co."),
+                     "Acme Inc. and Co.");
+    ck_assert_str_eq(hs_mail_defuse(pool, "evil\xE3\x80\x82"
+                                          "com"),
+                     "evil[.]com");
+    ck_assert_str_eq(hs_mail_defuse(pool, "a\xEF\xBC\xA0"
+                                          "b"),
+                     "a[@]b");
+    ck_assert_str_eq(hs_mail_defuse(pool, ""), "");
+
+    v.company = "Visit https://evil.example or www.evil.example, mail "
+                "boss@evil.example";
+    msg = render(hs_mail_default_template(HS_MAIL_VERIFY), &v, &len);
+    ck_assert_str_eq(subject_of(msg), "Your verification code");
+    body = qp_decode(body_of(msg));
+    ck_assert_ptr_null(strstr(body, "://evil"));
+    ck_assert_ptr_null(strstr(body, "www."));
+    ck_assert_ptr_null(strstr(body, "boss@"));
+    ck_assert_ptr_null(strstr(body, "evil.example"));
+    for (n = 0, p = body; (p = strstr(p, "boss[@]evil[.]example")); p++) {
+        n++;
+    }
+    ck_assert_int_eq(n, 1);
+    msg = render(hs_mail_default_template(HS_MAIL_EXISTS), &v, &len);
+    ck_assert_str_eq(subject_of(msg), "Your account");
+    ck_assert_ptr_nonnull(
+        strstr(qp_decode(body_of(msg)), "Visit https[://]evil[.]example"));
+}
+END_TEST
+
 START_TEST(test_bad_vars)
 {
     hs_mail_vars v = base_vars();
@@ -929,6 +994,7 @@ static Suite *mail_suite(void)
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_conf_files);
     tcase_add_test(tc, test_bad_vars);
+    tcase_add_test(tc, test_company_defused);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -585,6 +585,20 @@ START_TEST(test_validate_string_direct)
 }
 END_TEST
 
+/* issue 12: the mail budget counts the mailbox, not its spelling */
+START_TEST(test_mailbox)
+{
+    ck_assert_str_eq(hs_email_mailbox(pool, "a+1@x.example"), "a@x.example");
+    ck_assert_str_eq(hs_email_mailbox(pool, "A+2@X.Example"), "a@x.example");
+    ck_assert_str_eq(hs_email_mailbox(pool, "Alice@Example.com"),
+                     "alice@example.com");
+    ck_assert_str_eq(hs_email_mailbox(pool, "a++b+c@x.example"), "a@x.example");
+    ck_assert_str_eq(hs_email_mailbox(pool, "\"a+b\"@x.example"),
+                     "\"a+b\"@x.example");
+    ck_assert_str_eq(hs_email_mailbox(pool, "x@a+b.example"), "x@a+b.example");
+}
+END_TEST
+
 static Suite *validate_suite(void)
 {
     Suite *s = suite_create("validate");
@@ -604,6 +618,7 @@ static Suite *validate_suite(void)
     tcase_add_test(tc, test_signup_nul_and_unicode);
     tcase_add_test(tc, test_verify);
     tcase_add_test(tc, test_validate_string_direct);
+    tcase_add_test(tc, test_mailbox);
     suite_add_tcase(s, tc);
     return s;
 }
