@@ -546,6 +546,57 @@ static void retry_later(hs_queue *q, hs_queue_claim *c, const char *domain,
 }
 
 /* 1 when the server could not be reached (stop this pass), else 0. */
+/* "domain,domain" of the recipients, lower-cased, for the log (no local
+ * parts: they are personal data). */
+static void recipient_domains(char (*rcpt)[HS_ADDR_MAX + 1], size_t n,
+                              char *out, size_t outlen)
+{
+    size_t i;
+
+    out[0] = '\0';
+    for (i = 0; i < n; i++) {
+        size_t dl = strlen(out);
+        snprintf(out + dl, outlen - dl, "%s%s", i ? "," : "",
+                 hs_addr_domain(rcpt[i]));
+    }
+    for (i = 0; out[i]; i++) {
+        if (out[i] >= 'A' && out[i] <= 'Z') {
+            out[i] = (char)(out[i] - 'A' + 'a');
+        }
+    }
+}
+
+/* After an SMTP transaction: remove the delivered message, dead-letter a
+ * permanent failure, keep anything else for a retry. Returns
+ * res->unreachable for a retry (the server could not be reached), else 0. */
+static int settle(hs_queue *q, hs_queue_claim *c, const hs_smtp_result *res,
+                  const char *domains, long long t0, counters *k)
+{
+    switch (res->status) {
+        case HS_SMTP_SENT:
+            if (hs_queue_done(q, c) != 0) {
+                logmsg(HS_LOG_ERROR,
+                       "delivered %s but cannot remove it: %s (it may be "
+                       "sent again)",
+                       c->n.base, q->err);
+            }
+            k->delivered++;
+            logmsg(HS_LOG_INFO, "delivered %s to %s (attempt %u, %lld ms)",
+                   c->n.base, domains, c->n.attempts + 1, mono_ms() - t0);
+            return 0;
+        case HS_SMTP_PERMFAIL: {
+            char why[160];
+            snprintf(why, sizeof(why), "permanent SMTP failure: %ld at %s",
+                     res->code, res->phase);
+            dead_letter(q, c, domains, why, res->reply, k);
+            return 0;
+        }
+        default:
+            retry_later(q, c, domains, res->detail, k);
+            return res->unreachable;
+    }
+}
+
 static int deliver_one(hs_queue *q, hs_smtp *smtp, const char *name,
                        counters *k)
 {
@@ -607,18 +658,10 @@ static int deliver_one(hs_queue *q, hs_smtp *smtp, const char *name,
                     NULL, k);
         return 0;
     }
-    domains[0] = '\0';
     for (i = 0; i < nrcpt; i++) {
-        size_t dl = strlen(domains);
         rp[i] = rcpt[i];
-        snprintf(domains + dl, sizeof(domains) - dl, "%s%s", i ? "," : "",
-                 hs_addr_domain(rcpt[i]));
     }
-    for (i = 0; domains[i]; i++) {
-        if (domains[i] >= 'A' && domains[i] <= 'Z') {
-            domains[i] = (char)(domains[i] - 'A' + 'a');
-        }
-    }
+    recipient_domains(rcpt, nrcpt, domains, sizeof(domains));
     if (opt.from) {
         snprintf(from, sizeof(from), "%s", opt.from);
     }
@@ -641,29 +684,7 @@ static int deliver_one(hs_queue *q, hs_smtp *smtp, const char *name,
     hs_smtp_send(smtp, from, rp, nrcpt, msg, len, on_tick, &tick, &res);
     free(msg);
 
-    switch (res.status) {
-        case HS_SMTP_SENT:
-            if (hs_queue_done(q, &c) != 0) {
-                logmsg(HS_LOG_ERROR,
-                       "delivered %s but cannot remove it: %s (it may be "
-                       "sent again)",
-                       c.n.base, q->err);
-            }
-            k->delivered++;
-            logmsg(HS_LOG_INFO, "delivered %s to %s (attempt %u, %lld ms)",
-                   c.n.base, domains, c.n.attempts + 1, mono_ms() - t0);
-            return 0;
-        case HS_SMTP_PERMFAIL: {
-            char why[160];
-            snprintf(why, sizeof(why), "permanent SMTP failure: %ld at %s",
-                     res.code, res.phase);
-            dead_letter(q, &c, domains, why, res.reply, k);
-            return 0;
-        }
-        default:
-            retry_later(q, &c, domains, res.detail, k);
-            return res.unreachable;
-    }
+    return settle(q, &c, &res, domains, t0, k);
 }
 
 /* ----------------------------------------------------------------- loop */

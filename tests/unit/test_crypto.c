@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_crypto.c - unit tests for src/crypto.c (hs_crypto.h).
+ * test_crypto.c - unit tests for src/core/crypto.c (hs_crypto.h).
  */
 #include <ctype.h>
 #include <stdio.h>

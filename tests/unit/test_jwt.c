@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_jwt.c - unit tests for src/jwt.c (hs_jwt.h): RFC 7515 A.1 and
+ * test_jwt.c - unit tests for src/core/jwt.c (hs_jwt.h): RFC 7515 A.1 and
  * RFC 8037 A.3/A.4 known answers, RS256/ES256/EdDSA sign + verify with
  * OpenSSL's own verifier, JWK members and RFC 7638 thumbprints, key loading
  * and its refusals, the DER -> R||S conversion and base64url.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_mail.c - unit tests for src/mail.c (hs_mail.h).
+ * test_mail.c - unit tests for src/core/mail.c (hs_mail.h).
  */
 #include <stdio.h>
 #include <stdlib.h>

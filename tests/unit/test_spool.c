@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_spool.c - unit tests for src/spool.c (hs_spool.h).
+ * test_spool.c - unit tests for src/core/spool.c (hs_spool.h).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
