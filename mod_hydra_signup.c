@@ -11,10 +11,13 @@
 
 #include <apr_optional.h>
 
+#include "mod_status.h"
+
 #include "hs_config.h"
 #include "hs_db.h"
 #include "hs_endpoints.h"
 #include "hs_log.h"
+#include "hs_metrics.h"
 #include "hs_ratelimit.h"
 
 static int hs_post_config(apr_pool_t *pconf, apr_pool_t *plog,
@@ -27,6 +30,7 @@ static int hs_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     hs_db_register(s);
+    hs_metrics_post_config(pconf, s);
     return hs_ratelimit_post_config(pconf, plog, ptemp, s);
 }
 
@@ -40,6 +44,10 @@ static void hs_register_hooks(apr_pool_t *p)
     ap_hook_post_config(hs_post_config, NULL, before_dbd, APR_HOOK_MIDDLE);
     ap_hook_child_init(hs_ratelimit_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(hs_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(hs_metrics_log_transaction, NULL, NULL,
+                            APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ap, status_hook, hs_metrics_status_hook, NULL, NULL,
+                      APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(hydra_signup) = {STANDARD20_MODULE_STUFF,

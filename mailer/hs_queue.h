@@ -143,16 +143,33 @@ int hs_queue_done(hs_queue *q, hs_queue_claim *c);
 int hs_queue_retry(hs_queue *q, hs_queue_claim *c, long long next);
 
 /*
- * Permanent failure: writes <dead>/<base>.reason (reason text plus a
- * newline), then moves cur/<name> to <dead>/<base> (copy and unlink across
- * file systems), fsyncs the dead-letter directory and releases it.
+ * Permanent failure: writes <dead>/<name>.reason (reason text plus a
+ * newline), then moves cur/<name in cur> to <dead>/<name> (copy and unlink
+ * across file systems), fsyncs the dead-letter folder and releases it.
+ * <name> is the message's <unique>, or "<unique>.<k>" (k = 2, 3, ...) when
+ * that name or its .reason is taken: both files are created with
+ * O_EXCL|O_NOFOLLOW (the message by a rename or link that never replaces),
+ * so nothing already in the folder - a file, a symlink - is followed or
+ * overwritten. The name used goes to name_out (may be NULL).
  * 0 ok, -1 (q->err set; the file stays in cur/).
  */
-int hs_queue_dead(hs_queue *q, hs_queue_claim *c, const char *reason);
+int hs_queue_dead(hs_queue *q, hs_queue_claim *c, const char *reason,
+                  char *name_out, size_t name_len);
 
 /* Releases a held message without moving it (it stays in cur/ until the
  * lease expires). */
 void hs_queue_release(hs_queue_claim *c);
+
+/* What the queue holds, for the sender's metrics. */
+typedef struct {
+    size_t in_new;    /* files in new/ (waiting, due or not) */
+    size_t in_cur;    /* files in cur/ (being delivered, or abandoned) */
+    long long oldest; /* earliest queue time (epoch) among them, -1: none */
+} hs_queue_stats;
+
+/* Counts new/ and cur/. The queue time is the one in the maildir name, or
+ * the file's mtime when the name has none. 0 ok, -1 (q->err set). */
+int hs_queue_get_stats(hs_queue *q, hs_queue_stats *st);
 
 /*
  * Crash recovery: every file in cur/ whose mtime is at least lease seconds

@@ -57,7 +57,9 @@ typedef struct {
 typedef struct hs_smtp hs_smtp;
 
 /* Sets up one libcurl handle, reused (and its connection kept up to 30 s)
- * across messages. NULL and err filled on failure. */
+ * across messages. NULL and err filled on failure, also when cfg has
+ * credentials but no TLS (an smtp:// URL without STARTTLS required): AUTH
+ * is never sent in clear. */
 hs_smtp *hs_smtp_new(const hs_smtp_config *cfg, char *err, size_t errlen);
 void hs_smtp_free(hs_smtp *s);
 
@@ -66,12 +68,13 @@ typedef void hs_smtp_tick_fn(void *arg);
 
 /*
  * Sends data (the complete message, CRLF lines) with envelope sender from
- * and recipients rcpt[0..nrcpt-1] (bare addresses). libcurl does the dot
- * stuffing and the final "." line. The outcome goes to *res.
+ * and the one recipient rcpt (bare addresses): a message never goes to more
+ * than one mailbox. libcurl does the dot stuffing and the final "." line.
+ * The outcome goes to *res.
  */
-void hs_smtp_send(hs_smtp *s, const char *from, const char *const *rcpt,
-                  size_t nrcpt, const char *data, size_t len,
-                  hs_smtp_tick_fn *tick, void *arg, hs_smtp_result *res);
+void hs_smtp_send(hs_smtp *s, const char *from, const char *rcpt,
+                  const char *data, size_t len, hs_smtp_tick_fn *tick,
+                  void *arg, hs_smtp_result *res);
 
 /*
  * The unfolded value of the first header field called name (any case) in
@@ -81,6 +84,10 @@ void hs_smtp_send(hs_smtp *s, const char *from, const char *const *rcpt,
  */
 int hs_msg_header(const char *msg, size_t len, const char *name, char *out,
                   size_t outlen);
+
+/* How many header fields called name (any case) msg's header section holds
+ * (a message may carry a field twice; RFC 5322 allows To once). */
+size_t hs_msg_header_count(const char *msg, size_t len, const char *name);
 
 /*
  * The addresses in an address-list header value: "Name <a@b>", "a@b",

@@ -517,46 +517,103 @@ int hs_queue_retry(hs_queue *q, hs_queue_claim *c, long long next)
     return 0;
 }
 
-/* Writes dead/<name> from data via a dot-file, fsync'd. */
-static int write_dead_file(hs_queue *q, const char *name, const char *data,
-                           size_t len)
+/*
+ * Creates <dead>/<name> with O_CREAT|O_EXCL|O_NOFOLLOW - whatever already
+ * has that name (a file, or a symlink planted by someone who can write the
+ * folder) is neither followed nor replaced - and writes data, fsync'd.
+ * 0 written, 1 the name is taken, -1 error (q->err set).
+ */
+static int create_dead_file(hs_queue *q, const char *name, const char *data,
+                            size_t len)
 {
-    char tmp[HS_QUEUE_NAME_MAX + 16];
-    int fd;
-    int e;
+    int fd, e;
 
-    snprintf(tmp, sizeof(tmp), ".tmp-%.*s", HS_QUEUE_NAME_MAX, name);
-    fd =
-        openat(q->dead_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0660);
+    fd = openat(q->dead_fd, name,
+                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0660);
     if (fd < 0) {
-        return qerr(q, "create %s/%s: %s", q->dead, tmp, strerror(errno));
+        if (errno == EEXIST) {
+            return 1;
+        }
+        return qerr(q, "create %s/%s: %s", q->dead, name, strerror(errno));
     }
     if (hs_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
         e = errno;
         close(fd);
-        unlinkat(q->dead_fd, tmp, 0);
-        return qerr(q, "write %s/%s: %s", q->dead, tmp, strerror(e));
+        unlinkat(q->dead_fd, name, 0);
+        return qerr(q, "write %s/%s: %s", q->dead, name, strerror(e));
     }
-    close(fd);
-    if (renameat(q->dead_fd, tmp, q->dead_fd, name) != 0) {
+    if (close(fd) != 0) {
         e = errno;
-        unlinkat(q->dead_fd, tmp, 0);
-        return qerr(q, "rename %s/%s: %s", q->dead, tmp, strerror(e));
+        unlinkat(q->dead_fd, name, 0);
+        return qerr(q, "write %s/%s: %s", q->dead, name, strerror(e));
     }
     return 0;
 }
 
-int hs_queue_dead(hs_queue *q, hs_queue_claim *c, const char *reason)
+/* Moves the held message to <dead>/<name> without replacing anything there:
+ * rename with RENAME_NOREPLACE, else link(2) (which never replaces either),
+ * else (another file system) a copy into a file made by create_dead_file.
+ * 0 moved, 1 the name is taken, -1 error (q->err set). */
+static int move_to_dead(hs_queue *q, hs_queue_claim *c, const char *name)
 {
-    char rname[HS_QUEUE_NAME_MAX + 16];
-    char *text;
-    size_t rl = strlen(reason);
+    char *buf;
+    size_t len;
+    int r;
 
-    if (snprintf(rname, sizeof(rname), "%s.reason", c->n.base) >=
-            (int)sizeof(rname) ||
-        strlen(rname) > HS_QUEUE_NAME_MAX) {
-        return qerr(q, "name too long for the dead-letter folder");
+    if (renameat2(q->cur_fd, c->name, q->dead_fd, name, RENAME_NOREPLACE) ==
+        0) {
+        return 0;
     }
+    if (errno == EINVAL || errno == ENOSYS) {
+        if (linkat(q->cur_fd, c->name, q->dead_fd, name, 0) == 0) {
+            unlinkat(q->cur_fd, c->name, 0);
+            return 0;
+        }
+    }
+    if (errno == EEXIST) {
+        return 1;
+    }
+    if (errno != EXDEV) {
+        return qerr(q, "rename cur/%s to %s/%s: %s", c->name, q->dead, name,
+                    strerror(errno));
+    }
+    if (hs_queue_read(q, c, (size_t)1 << 30, &buf, &len) != 0) {
+        return -1;
+    }
+    r = create_dead_file(q, name, buf, len);
+    free(buf);
+    if (r == 0 && unlinkat(q->cur_fd, c->name, 0) != 0 && errno != ENOENT) {
+        qlog(q, HS_LOG_WARN, "unlink cur/%s: %s", c->name, strerror(errno));
+    }
+    return r;
+}
+
+/* The dead-letter name of try k (from 1): <base>, then <base>.2 ...;
+ * -1 when it (or its .reason) would be too long. */
+static int dead_name(const char *base, int k, char *name, char *rname)
+{
+    int w = k == 1 ? snprintf(name, HS_QUEUE_NAME_MAX + 1, "%s", base)
+                   : snprintf(name, HS_QUEUE_NAME_MAX + 1, "%s.%d", base, k);
+
+    if (w < 0 || w > HS_QUEUE_NAME_MAX - 7) {
+        return -1;
+    }
+    memcpy(rname, name, (size_t)w);
+    memcpy(rname + w, ".reason", 8);
+    return 0;
+}
+
+/* Tries of a free dead-letter name before giving up. */
+#define DEAD_NAME_TRIES 100
+
+int hs_queue_dead(hs_queue *q, hs_queue_claim *c, const char *reason,
+                  char *name_out, size_t name_len)
+{
+    char name[HS_QUEUE_NAME_MAX + 1], rname[HS_QUEUE_NAME_MAX + 1];
+    size_t rl = strlen(reason);
+    char *text;
+    int k, r = 1;
+
     text = malloc(rl + 2);
     if (!text) {
         return qerr(q, "out of memory");
@@ -564,34 +621,86 @@ int hs_queue_dead(hs_queue *q, hs_queue_claim *c, const char *reason)
     memcpy(text, reason, rl);
     text[rl] = '\n';
     text[rl + 1] = '\0';
-    if (write_dead_file(q, rname, text, rl + 1) != 0) {
-        free(text);
-        return -1;
+    for (k = 1; k <= DEAD_NAME_TRIES && r == 1; k++) {
+        if (dead_name(c->n.base, k, name, rname) != 0) {
+            free(text);
+            return qerr(q, "name too long for the dead-letter folder");
+        }
+        /* the reason file first: creating it claims the name */
+        r = create_dead_file(q, rname, text, rl + 1);
+        if (r == 0) {
+            r = move_to_dead(q, c, name);
+            if (r != 0) {
+                unlinkat(q->dead_fd, rname, 0);
+            }
+        }
     }
     free(text);
-
-    if (renameat(q->cur_fd, c->name, q->dead_fd, c->n.base) != 0) {
-        char *buf;
-        size_t len;
-        if (errno != EXDEV) {
-            return qerr(q, "rename cur/%s to %s: %s", c->name, q->dead,
-                        strerror(errno));
-        }
-        /* another file system: copy, then unlink */
-        if (hs_queue_read(q, c, (size_t)1 << 30, &buf, &len) != 0) {
-            return -1;
-        }
-        if (write_dead_file(q, c->n.base, buf, len) != 0) {
-            free(buf);
-            return -1;
-        }
-        free(buf);
-        if (unlinkat(q->cur_fd, c->name, 0) != 0 && errno != ENOENT) {
-            qlog(q, HS_LOG_WARN, "unlink cur/%s: %s", c->name, strerror(errno));
-        }
+    if (r == 1) {
+        return qerr(q, "no free name for %s in %s after %d tries", c->n.base,
+                    q->dead, DEAD_NAME_TRIES);
+    }
+    if (r < 0) {
+        return -1;
     }
     (void)fsync(q->dead_fd);
+    if (name_out && name_len) {
+        snprintf(name_out, name_len, "%s", name);
+    }
     hs_queue_release(c);
+    return 0;
+}
+
+/* -------------------------------------------------------------- figures */
+
+/* Counts the regular files of one spool folder into *count and lowers
+ * st->oldest to the earliest queue time among them. */
+static int count_dir(hs_queue *q, int dirfd, const char *label, size_t *count,
+                     hs_queue_stats *st)
+{
+    DIR *d;
+    struct dirent *de;
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd < 0 || !(d = fdopendir(fd))) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return qerr(q, "cannot read %s/%s: %s", q->spool, label,
+                    strerror(errno));
+    }
+    while ((de = readdir(d)) != NULL) {
+        hs_queue_name nm;
+        struct stat sb;
+        long long queued;
+        if (hs_queue_name_parse(de->d_name, &nm) != 0) {
+            continue;
+        }
+        /* a stat only when the entry's type or queue time is unknown */
+        if (de->d_type != DT_REG || nm.queued < 0) {
+            if (fstatat(dirfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+                !S_ISREG(sb.st_mode)) {
+                continue;
+            }
+        }
+        (*count)++;
+        queued = nm.queued >= 0 ? nm.queued : (long long)sb.st_mtime;
+        if (st->oldest < 0 || queued < st->oldest) {
+            st->oldest = queued;
+        }
+    }
+    closedir(d);
+    return 0;
+}
+
+int hs_queue_get_stats(hs_queue *q, hs_queue_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->oldest = -1;
+    if (count_dir(q, q->new_fd, "new", &st->in_new, st) != 0 ||
+        count_dir(q, q->cur_fd, "cur", &st->in_cur, st) != 0) {
+        return -1;
+    }
     return 0;
 }
 

@@ -94,6 +94,16 @@ hs_smtp *hs_smtp_new(const hs_smtp_config *cfg, char *err, size_t errlen)
             break;
     }
     s->tls = smtps || use_ssl == CURLUSESSL_ALL;
+    if (cfg->user && !s->tls) {
+        /* credentials never travel in clear: the caller must ask for TLS */
+        snprintf(err, errlen,
+                 "SMTP AUTH needs TLS: use an smtps:// URL or STARTTLS "
+                 "required");
+        curl_easy_cleanup(h);
+        free(s->url);
+        free(s);
+        return NULL;
+    }
     curl_easy_setopt(h, CURLOPT_URL, s->url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
     curl_easy_setopt(h, CURLOPT_USE_SSL, use_ssl);
@@ -234,18 +244,17 @@ static int message_phase(const char *phase)
            !strcmp(phase, "DATA") || !strcmp(phase, "BODY");
 }
 
-void hs_smtp_send(hs_smtp *s, const char *from, const char *const *rcpt,
-                  size_t nrcpt, const char *data, size_t len,
-                  hs_smtp_tick_fn *tick, void *arg, hs_smtp_result *res)
+void hs_smtp_send(hs_smtp *s, const char *from, const char *rcpt,
+                  const char *data, size_t len, hs_smtp_tick_fn *tick,
+                  void *arg, hs_smtp_result *res)
 {
     CURL *h = s->h;
-    struct curl_slist *list = NULL;
+    struct curl_slist *list;
     char buf[HS_ADDR_MAX + 3];
     char fromb[HS_ADDR_MAX + 3];
     xfer x;
     CURLcode rc;
     long code = 0;
-    size_t i;
 
     memset(res, 0, sizeof(*res));
     memset(&x, 0, sizeof(x));
@@ -256,17 +265,13 @@ void hs_smtp_send(hs_smtp *s, const char *from, const char *const *rcpt,
     x.last_tick = time(NULL);
     set_str(x.phase, sizeof(x.phase), "CONNECT");
 
-    for (i = 0; i < nrcpt; i++) {
-        struct curl_slist *n;
-        snprintf(buf, sizeof(buf), "<%s>", rcpt[i]);
-        n = curl_slist_append(list, buf);
-        if (!n) {
-            curl_slist_free_all(list);
-            res->status = HS_SMTP_TEMPFAIL;
-            set_str(res->detail, sizeof(res->detail), "out of memory");
-            return;
-        }
-        list = n;
+    /* exactly one recipient: the sender never fans a message out */
+    snprintf(buf, sizeof(buf), "<%s>", rcpt);
+    list = curl_slist_append(NULL, buf);
+    if (!list) {
+        res->status = HS_SMTP_TEMPFAIL;
+        set_str(res->detail, sizeof(res->detail), "out of memory");
+        return;
     }
     snprintf(fromb, sizeof(fromb), "<%s>", from);
     s->errbuf[0] = '\0';
@@ -329,78 +334,105 @@ void hs_smtp_send(hs_smtp *s, const char *from, const char *const *rcpt,
 
 /* ------------------------------------------------------------- headers */
 
+/* The offset of the ':' when line (n bytes, no line end) starts the field
+ * called name (any case, white space allowed before the colon), else 0. */
+static size_t field_colon(const char *line, size_t n, const char *name)
+{
+    size_t nl = strlen(name);
+    size_t c;
+
+    if (n <= nl || strncasecmp(line, name, nl) != 0) {
+        return 0;
+    }
+    for (c = nl; c < n && (line[c] == ' ' || line[c] == '\t'); c++) {
+    }
+    return c < n && line[c] == ':' ? c : 0;
+}
+
+/* The header line starting at p: *end at its LF (or len), *le after its
+ * last byte without the CR. */
+static void line_at(const char *msg, size_t len, size_t p, size_t *end,
+                    size_t *le)
+{
+    size_t e = p;
+
+    while (e < len && msg[e] != '\n') {
+        e++;
+    }
+    *end = e;
+    *le = (e > p && msg[e - 1] == '\r') ? e - 1 : e;
+}
+
+/* Copies msg[v..vend) and its continuation lines into out, trimmed. */
+static int unfold_value(const char *msg, size_t len, size_t v, size_t vend,
+                        size_t e, char *out, size_t outlen)
+{
+    size_t o = 0, s = 0, i;
+
+    for (;;) {
+        for (i = v; i < vend; i++) {
+            if (o + 1 >= outlen) {
+                return -1;
+            }
+            out[o++] = msg[i];
+        }
+        /* continuation lines start with SP or HTAB */
+        if (e + 1 < len && (msg[e + 1] == ' ' || msg[e + 1] == '\t')) {
+            v = e + 1;
+            line_at(msg, len, v, &e, &vend);
+            continue;
+        }
+        break;
+    }
+    while (o > 0 &&
+           (out[o - 1] == ' ' || out[o - 1] == '\t' || out[o - 1] == '\r')) {
+        o--;
+    }
+    out[o] = '\0';
+    while (out[s] == ' ' || out[s] == '\t') {
+        s++;
+    }
+    memmove(out, out + s, o - s + 1);
+    return 1;
+}
+
 int hs_msg_header(const char *msg, size_t len, const char *name, char *out,
                   size_t outlen)
 {
-    size_t nl = strlen(name);
-    size_t p = 0;
+    size_t p = 0, e, le, c;
 
+    if (outlen == 0) {
+        return -1;
+    }
     while (p < len) {
-        size_t e = p;
-        while (e < len && msg[e] != '\n') {
-            e++;
+        line_at(msg, len, p, &e, &le);
+        if (le == p) {
+            return 0; /* end of the header section */
         }
-        /* line is msg[p..e), without the LF; drop a CR */
-        {
-            size_t le = e;
-            if (le > p && msg[le - 1] == '\r') {
-                le--;
-            }
-            if (le == p) {
-                return 0; /* end of the header section */
-            }
-            if (le - p > nl && strncasecmp(msg + p, name, nl) == 0) {
-                size_t c = p + nl;
-                while (c < le && (msg[c] == ' ' || msg[c] == '\t')) {
-                    c++;
-                }
-                if (c < le && msg[c] == ':') {
-                    size_t o = 0;
-                    size_t v = c + 1;
-                    size_t vend = le;
-                    for (;;) {
-                        size_t i;
-                        for (i = v; i < vend; i++) {
-                            if (o + 1 >= outlen) {
-                                return -1;
-                            }
-                            out[o++] = msg[i];
-                        }
-                        /* continuation lines start with SP or HTAB */
-                        if (e + 1 < len &&
-                            (msg[e + 1] == ' ' || msg[e + 1] == '\t')) {
-                            v = e + 1;
-                            e = v;
-                            while (e < len && msg[e] != '\n') {
-                                e++;
-                            }
-                            vend = e;
-                            if (vend > v && msg[vend - 1] == '\r') {
-                                vend--;
-                            }
-                            continue;
-                        }
-                        break;
-                    }
-                    while (o > 0 && (out[o - 1] == ' ' || out[o - 1] == '\t' ||
-                                     out[o - 1] == '\r')) {
-                        o--;
-                    }
-                    out[o] = '\0';
-                    {
-                        size_t s = 0;
-                        while (out[s] == ' ' || out[s] == '\t') {
-                            s++;
-                        }
-                        memmove(out, out + s, o - s + 1);
-                    }
-                    return 1;
-                }
-            }
+        c = field_colon(msg + p, le - p, name);
+        if (c) {
+            return unfold_value(msg, len, p + c + 1, le, e, out, outlen);
         }
         p = e + 1;
     }
     return 0;
+}
+
+size_t hs_msg_header_count(const char *msg, size_t len, const char *name)
+{
+    size_t p = 0, n = 0, e, le;
+
+    while (p < len) {
+        line_at(msg, len, p, &e, &le);
+        if (le == p) {
+            break;
+        }
+        if (field_colon(msg + p, le - p, name)) {
+            n++;
+        }
+        p = e + 1;
+    }
+    return n;
 }
 
 static int addr_ok(const char *a)

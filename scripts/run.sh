@@ -13,6 +13,8 @@
 #                    smtps://...); default: a local sink on 127.0.0.1:2525
 #                    saving each message into $HYDRA_STATE_DIR/mail/
 #   HYDRA_SMTP_PORT  the local sink's port (default 2525)
+#   HYDRA_MAIL_FROM  the sender's envelope sender (MAIL FROM; default
+#                    noreply@sites.example.net)
 #   HYDRA_JWT_ALG    HS256 (default), RS256, ES256 or EdDSA
 #   HYDRA_RATE_SIGNUP, HYDRA_RATE_VERIFY
 #                    "REQUESTS SECONDS" per client (default: the module's)
@@ -90,9 +92,16 @@ if [ -z "$SMTP_URL" ]; then
     starttls=off
 fi
 stop_pid "$STATE/run/mailer.pid"
-hs_log "mail sender -> $SMTP_URL"
+# the envelope sender is the sender's own setting (never a message's From);
+# its metrics go where node_exporter's textfile collector can read them
+MAIL_FROM=${HYDRA_MAIL_FROM:-noreply@sites.example.net}
+mkdir -p "$STATE/metrics"
+chown "$RUN_USER:$RUN_USER" "$STATE/metrics"
+chmod 755 "$STATE/metrics"
+hs_log "mail sender -> $SMTP_URL (from $MAIL_FROM; metrics in $STATE/metrics/mailer.prom)"
 setsid runuser -u "$RUN_USER" -- "$SRC/hydra-signup-mailer" --spool "$STATE/spool" \
-    --smtp "$SMTP_URL" --starttls "$starttls" \
+    --smtp "$SMTP_URL" --starttls "$starttls" --from "$MAIL_FROM" \
+    --metrics "$STATE/metrics/mailer.prom" \
     >>"$STATE/logs/mailer.log" 2>&1 </dev/null &
 echo $! >"$STATE/run/mailer.pid"
 
@@ -135,7 +144,9 @@ ${HYDRA_RATE_VERIFY:+HydraSignupRateLimit verify $HYDRA_RATE_VERIFY}
 
 <Location /v1/public/signup>
     SetHandler hydra-signup
-    HydraSignupTenants demo
+    # every tenant in the database: one a user inserts is served at once
+    HydraSignupTenants *
+    HydraSignupPage On
 </Location>
 CONF
 if [ -f "$STATE/run/httpd.pid" ] && kill -0 "$(cat "$STATE/run/httpd.pid")" 2>/dev/null; then
@@ -158,6 +169,8 @@ cat <<MSG
 
 mod_hydra_signup is running.
   base URL:     $BASE
+  signup page:  $BASE/page/demo
+  widget:       <script src="$BASE/widget.js" data-tenant="demo" defer></script>
   PostgreSQL:   $(hs_pg_dsn "$PG_PORT")
   JWT:          $ALG, key $STATE/keys/$KEY
   mail:         $SMTP_URL$([ -z "${HYDRA_SMTP_URL:-}" ] && echo " (saved in $STATE/mail/)")

@@ -129,7 +129,9 @@ for my $case (@cases) {
 {
     my ($rc, $out) = httpd_t(key_lines('RS256', $unreadable));
     if ($> == 0) {
-        ok 1 for 1 .. 2;
+        # root reads anything: not a pass, a skip (and scripts/test.sh
+        # fails on a skip that tests/expected-skips does not list)
+        Apache::Test::skip('run as root: an unreadable file is readable', 0) for 1 .. 2;
     }
     else {
         ok t_cmp($rc, 1, 'unreadable key: refused');

@@ -23,7 +23,8 @@ my $tenant = add_tenant(slug => 'acme', nodes => [[5, 0]]);
 my $dir = tempdir(CLEANUP => 1);
 my $sink = start_sink($dir);
 my $mailer = start_mailer(Apache::Test::vars("t_logs") . "/mailer.log", '--spool', "$ENV{HYDRA_STATE}/spool",
-    '--smtp', "smtp://127.0.0.1:$sink->{port}", '--starttls', 'off');
+    '--smtp', "smtp://127.0.0.1:$sink->{port}", '--starttls', 'off',
+    '--from', 'bounce@hydra.test');
 
 my $email = 'Founder@Ünicode-Widgets.example.com';
 my $res = post_json('/v1/public/signup',

@@ -5,7 +5,7 @@
 # none hangs:
 #  - a healthy database: requests wait for a pooled connection, all 201;
 #  - a stalled database (the test holds the tenant's node rows locked for
-#    6 s, as a stuck platform job would): the pooled connections are held
+#    12 s, as a stuck platform job would): the pooled connections are held
 #    for lock_timeout (0.5 s, set in DBDParams) at most, so every request -
 #    those waiting for a connection too - gets its 503 long before the lock
 #    is released, and nothing is written; afterwards 201 again.
@@ -83,7 +83,7 @@ my $stop = "$ENV{HYDRA_STATE}/fault-pool.stop";
 unlink $stop;
 $h = start_clients(clients => $N, max => 1000, url => $url, timeout => 30,
                    together => 1, stop => $stop, pause_503 => 0.05, body => body('b'));
-sleep 6;
+sleep 12;    # the stuck job holds the lock this long
 my @during = client_answers($h);
 $locker->commit;    # the stuck job ends
 # afterwards the same clients succeed again
@@ -104,7 +104,9 @@ check(@during >= $N, scalar(@during) . ' answers while the lock was held (' .
 ok t_cmp(scalar(grep { $_->{status} ne '503' } @during), 0, 'while locked: all 503');
 $slowest = 0;
 $_->{secs} > $slowest and $slowest = $_->{secs} for @ans;
-check($slowest < 5, sprintf 'slowest answer %.2f s: bounded by lock_timeout, not by the 6 s lock', $slowest);
+# a request that waited for the lock would take 12 s; the margin to 9 s is
+# for a loaded machine, not a speed target
+check($slowest < 9, sprintf 'slowest answer %.2f s: bounded by lock_timeout, not by the 12 s lock', $slowest);
 my $per_client = 1;
 for my $c (1 .. $N) {
     $per_client = 0 unless grep { $_->{client} == $c } @during;

@@ -529,19 +529,26 @@ ok t_cmp(join(',', map { used_of($_) } @sn), '2,5,4', 'least loaded first');
     chmod 0550, "$sp/tmp";
     $res = signup_post({ %ok, email => 'nospool@example.com' });
     chmod 0770, "$sp/tmp";
-    ok $root || $res->code == 503 or print "# ", $res->code, ' ', $res->content, "\n";
-    ok $root || state_snapshot() eq $before; # nothing written
+    # root writes into a read-only folder: those checks are skips then
+    my $as_root = 'run as root: a read-only folder is writable';
+    if ($root) { Apache::Test::skip($as_root, 0) for 1 .. 2 }
+    else {
+        ok $res->code == 503 or print "# ", $res->code, ' ', $res->content, "\n";
+        ok state_snapshot() eq $before; # nothing written
+    }
     my $size = -s $errlog;
     chmod 0550, "$sp/new";
     $res = signup_post({ %ok, email => 'nonew@example.com', company_name => 'No New' });
     chmod 0770, "$sp/new";
     is_status($res, 201, 'new/ not writable: still 201 (committed)');
     ok defined customer(body_of($res)->{customer_id} // '00000000-0000-4000-8000-000000000000');
-    ok $root || nfiles('tmp') == 1; # the message stays in tmp/
+    if ($root) { Apache::Test::skip($as_root, 0) }
+    else { ok t_cmp(nfiles('tmp'), 1, 'the message stays in tmp/') }
     open my $fh, '<', $errlog or die;
     seek $fh, $size, 0;
     my $tail = do { local $/; <$fh> };
-    ok $root || $tail =~ /HS00501/; # logged
+    if ($root) { Apache::Test::skip($as_root, 0) }
+    else { ok t_cmp($tail, qr/HS00501/, 'logged (HS00501)') }
     clear_spool();
 }
 

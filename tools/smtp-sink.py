@@ -13,8 +13,17 @@ message (keys as the long option names with '_' for '-'):
   --reject-rcpt-pattern RE --reject-code 550
                                      refuse RCPT TO addresses matching RE
   --delay SECONDS                    wait before answering each DATA
+  --hold-rcpt-pattern RE --hold-seconds S
+                                     for a message to an address matching
+                                     RE, write "held <address>" to the
+                                     event log, then wait S seconds (default
+                                     60) and answer 451: a sender stuck in
+                                     DATA on purpose (crash tests)
+Events (--event-log FILE): one line per event the tests wait for.
 TLS and AUTH (for STARTTLS/AUTH tests):
   --tls-cert FILE --tls-key FILE     offer STARTTLS
+  --tls-wrap                         with --tls-cert: TLS from the first
+                                     byte instead (smtps://), no STARTTLS
   --auth USER:PASSWORD               require AUTH (PLAIN/LOGIN)
 
 Prints "listening on 127.0.0.1:PORT" once ready (PORT 0 picks a free one),
@@ -55,6 +64,8 @@ class Sink:
             "reject_rcpt_pattern": self.args.reject_rcpt_pattern,
             "reject_code": self.args.reject_code,
             "delay": self.args.delay,
+            "hold_rcpt_pattern": self.args.hold_rcpt_pattern,
+            "hold_seconds": self.args.hold_seconds,
         }
         if self.args.control:
             try:
@@ -77,8 +88,19 @@ class Sink:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
+    def event(self, text):
+        if self.args.event_log:
+            with open(self.args.event_log, "a", encoding="utf-8") as f:
+                f.write(text + "\n")
+
     async def handle_DATA(self, server, session, envelope):
         s = self.settings()
+        hold = s.get("hold_rcpt_pattern")
+        held = [a for a in envelope.rcpt_tos if hold and re.search(hold, a)]
+        if held:
+            self.event("held %s" % held[0])
+            await asyncio.sleep(float(s.get("hold_seconds") or 60))
+            return "451 4.3.0 smtp-sink: held and given up"
         self.data_seen += 1
         delay = float(s.get("delay") or 0)
         if delay > 0:
@@ -99,7 +121,8 @@ class Sink:
                     "file": name,
                     "mail_from": envelope.mail_from,
                     "rcpt_tos": envelope.rcpt_tos,
-                    "tls": session.ssl is not None,
+                    "tls": (session.ssl is not None or server.transport
+                            .get_extra_info("ssl_object") is not None),
                     "auth": bool(session.authenticated),
                 }) + "\n")
         return "250 OK queued as %s" % name
@@ -130,27 +153,37 @@ def main():
     ap.add_argument("--reject-rcpt-pattern")
     ap.add_argument("--reject-code", type=int, default=550)
     ap.add_argument("--delay", type=float, default=0.0)
+    ap.add_argument("--hold-rcpt-pattern")
+    ap.add_argument("--hold-seconds", type=float, default=60.0)
+    ap.add_argument("--event-log")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
+    ap.add_argument("--tls-wrap", action="store_true")
     ap.add_argument("--auth")
     args = ap.parse_args()
 
     sink = Sink(args)
     kw = {"command_call_limit": None, "data_size_limit": 64 << 20,
           "hostname": "smtp-sink.local"}
+    wrap = None
     if args.tls_cert:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(args.tls_cert, args.tls_key)
-        kw["tls_context"] = ctx
+        if args.tls_wrap:
+            wrap = ctx
+        else:
+            kw["tls_context"] = ctx
     if args.auth:
         kw["authenticator"] = make_authenticator(args.auth)
         kw["auth_required"] = True
-        kw["auth_require_tls"] = bool(args.tls_cert)
+        # with --tls-wrap every connection is TLS already
+        kw["auth_require_tls"] = bool(args.tls_cert) and not wrap
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     server = loop.run_until_complete(loop.create_server(
-        lambda: SMTP(sink, loop=loop, **kw), host=args.host, port=args.port))
+        lambda: SMTP(sink, loop=loop, **kw), host=args.host, port=args.port,
+        ssl=wrap))
     port = server.sockets[0].getsockname()[1]
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, loop.stop)

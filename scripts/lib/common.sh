@@ -14,6 +14,10 @@ HS_PACKAGES=(
     libwww-perl libjson-perl libcrypt-jwt-perl libdbd-pg-perl autoconf
     automake libtool pkg-config make gcc check openssl python3-aiosmtpd
     libidn2-dev libunistring-dev curl memcached libaprutil1-dbd-sqlite3
+    clang-14 libclang-rt-14-dev
+    python3-prometheus-client
+    build-essential debhelper dpkg-dev lintian
+    chromium chromium-driver python3-selenium
 )
 
 hs_log() { echo "==> $*" >&2; }
@@ -34,8 +38,8 @@ hs_install_deps() {
     echo "create_main_cluster = false" \
         >/etc/postgresql-common/createcluster.d/00-hydra-signup.conf
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq || hs_die "apt-get update failed"
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+    apt-get -o DPkg::Lock::Timeout=600 update -qq || hs_die "apt-get update failed"
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
         hs_die "apt-get install ${missing[*]} failed"
     # the system apache2 service is not ours: leave it stopped
     if command -v systemctl >/dev/null 2>&1; then

@@ -196,6 +196,13 @@ const char *hs_spool_write(apr_pool_t *p, const char *dir, const char *data,
     if (fd < 0) {
         return apr_psprintf(p, "cannot create %s: %s", path, errtext(p, errno));
     }
+    /* exact mode whatever httpd's umask (022 on Debian): the sender, in the
+     * spool's group, must be able to touch its claim */
+    if (fchmod(fd, HS_SPOOL_FILE_MODE) != 0) {
+        e = errno;
+        err = apr_psprintf(p, "cannot chmod %s: %s", path, errtext(p, e));
+        goto fail;
+    }
     if (hs_write_all(fd, data, len) != 0) {
         e = errno;
         err = apr_psprintf(p, "cannot write %s: %s", path, errtext(p, e));

@@ -33,6 +33,7 @@
 #include "hs_endpoints.h"
 #include "hs_http.h"
 #include "hs_json.h"
+#include "hs_metrics.h"
 #include "hs_log.h"
 #include "hs_mail.h"
 #include "hs_ratelimit.h"
@@ -88,6 +89,12 @@ static long num(const char *v, long dflt)
 /* Rolls back, removes the queued message, and answers. */
 static int fail(signup *s, int status, const char *text, long retry)
 {
+    if (!strcmp(text, MSG_RESEND)) {
+        hs_metrics_add(HS_M_RL_RESEND, 1);
+    }
+    else if (!strcmp(text, MSG_MAIL_LIMIT)) {
+        hs_metrics_add(HS_M_RL_MAIL_ADDRESS, 1);
+    }
     if (s->db) {
         hs_db_end(s->db, 0);
     }
@@ -149,6 +156,7 @@ static const char *queue_mail(signup *s, hs_mail_kind kind, const char *code)
     if ((err = hs_spool_write(r->pool, hs_cfg_spool_dir(s->cfg), text, len,
                               &s->msg))) {
         s->msg = NULL;
+        hs_metrics_add(HS_M_SPOOL_FAILURES, 1);
         return apr_pstrcat(r->pool, "writing to the spool failed: ", err, NULL);
     }
     return NULL;
@@ -168,10 +176,14 @@ static int commit_and_answer(signup *s, const char *customer_id)
     s->db = NULL;
     if (s->msg && (err = hs_spool_publish(s->msg))) {
         /* the signup exists; a new signup request mails a fresh code */
+        hs_metrics_add(HS_M_SPOOL_FAILURES, 1);
         ap_log_rerror(APLOG_MARK, APLOG_CRIT, 0, r,
                       HSLOGNO(00501) "committed signup %s, but its mail "
                                      "could not be moved into new/: %s",
                       customer_id, err);
+    }
+    else if (s->msg) {
+        hs_metrics_add(HS_M_MAILS_SPOOLED, 1);
     }
     s->msg = NULL;
     o = hs_json_pool_own(r->pool, json_object_new_object());
@@ -405,17 +417,21 @@ static int take_slot(signup *s)
 
     for (i = 0; i < SLOT_TRIES; i++) {
         if (hs_db_select(s->db, label, &res, 2, args)) {
+            hs_metrics_add(HS_M_PLACE_ERROR, 1);
             return -1;
         }
         if (res.nrows == 1) {
+            hs_metrics_add(HS_M_PLACED, 1);
             return 1;
         }
         /* the chosen node filled up while we waited for it, or all are
          * full: let expired pending signups go, then look again */
         if (i == 0 && hs_db_exec(s->db, HS_Q_RECLAIM, NULL, 3, reclaim)) {
+            hs_metrics_add(HS_M_PLACE_ERROR, 1);
             return -1;
         }
     }
+    hs_metrics_add(HS_M_NO_CAPACITY, 1);
     return 0;
 }
 

@@ -26,6 +26,7 @@
 #include "hs_http.h"
 #include "hs_json.h"
 #include "hs_jwt.h"
+#include "hs_metrics.h"
 #include "hs_log.h"
 #include "hs_ratelimit.h"
 #include "hs_util.h"
@@ -104,6 +105,9 @@ static int decoy(request_rec *r, hs_db *db)
 static int finish(request_rec *r, hs_db *db, int commit, int status,
                   const char *text, long retry)
 {
+    if (!strcmp(text, MSG_LOCKED)) {
+        hs_metrics_add(HS_M_RL_ATTEMPTS, 1);
+    }
     if (hs_db_end(db, commit) && commit) {
         status = HTTP_SERVICE_UNAVAILABLE;
         text = MSG_UNAVAILABLE;

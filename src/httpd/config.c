@@ -21,6 +21,7 @@
 
 #include "hs_config.h"
 #include "hs_log.h"
+#include "hs_page.h"
 #include "hs_spool.h"
 
 APLOG_USE_MODULE(hydra_signup);
@@ -222,6 +223,13 @@ static const char *set_tenants(cmd_parms *cmd, void *cfg, const char *arg)
         }
     }
     APR_ARRAY_PUSH(c->tenants->slugs, const char *) = arg;
+    return NULL;
+}
+
+static const char *set_metrics(cmd_parms *cmd, void *cfg, int on)
+{
+    (void)cmd;
+    ((hs_dir_cfg *)cfg)->metrics = on;
     return NULL;
 }
 
@@ -491,12 +499,34 @@ static const char *set_cors(cmd_parms *cmd, void *cfg, const char *arg)
     return NULL;
 }
 
+/* HydraSignupPage On|Off */
+static const char *set_page(cmd_parms *cmd, void *cfg, int on)
+{
+    ((hs_dir_cfg *)cfg)->page = on;
+    return NULL;
+}
+
+/* HydraSignupPortalURL url: an absolute http(s) URL (src/handle/page.c) */
+static const char *set_portal_url(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    hs_dir_cfg *c = cfg;
+    const char *origin, *why = hs_page_portal_check(cmd->pool, arg, &origin);
+    if (why) {
+        return apr_psprintf(cmd->pool, "%s: '%s' %s", cmd->cmd->name, arg, why);
+    }
+    c->portal_url = arg;
+    c->portal_origin = origin;
+    return NULL;
+}
+
 #define OFF(f) ((void *)APR_OFFSETOF(hs_dir_cfg, f))
 #define ANYWHERE (RSRC_CONF | ACCESS_CONF)
 
 const command_rec hs_cmds[] = {
     AP_INIT_ITERATE("HydraSignupTenants", set_tenants, NULL, ANYWHERE,
                     "tenant slugs this vhost serves, or *"),
+    AP_INIT_FLAG("HydraSignupMetrics", set_metrics, NULL, ANYWHERE,
+                 "On to serve <location>/metrics (Prometheus text)"),
     AP_INIT_FLAG("HydraSignupConcealExisting", set_conceal, NULL, ANYWHERE,
                  "answer an existing active email like a new signup"),
     AP_INIT_TAKE1("HydraSignupJWTAlgorithm", set_alg, NULL, ANYWHERE,
@@ -545,6 +575,11 @@ const command_rec hs_cmds[] = {
                   "socache provider[:args] for the rate-limit counters"),
     AP_INIT_ITERATE("HydraSignupCORSOrigins", set_cors, NULL, ANYWHERE,
                     "origins allowed by CORS"),
+    AP_INIT_FLAG("HydraSignupPage", set_page, NULL, ANYWHERE,
+                 "serve the hosted page <location>/page/{slug} and "
+                 "<location>/widget.js"),
+    AP_INIT_TAKE1("HydraSignupPortalURL", set_portal_url, NULL, ANYWHERE,
+                  "where the page POSTs the tokens after a verify"),
     {NULL}};
 
 /* ---- configuration-time checks ----------------------------------------- */

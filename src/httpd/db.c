@@ -15,6 +15,7 @@
 #include <libpq-fe.h>
 
 #include "hs_db.h"
+#include "hs_metrics.h"
 #include "hs_log.h"
 
 APLOG_USE_MODULE(hydra_signup);
@@ -315,6 +316,7 @@ hs_db *hs_db_acquire(request_rec *r)
         db->dbd = dbd_acquire(r);
     }
     if (!db->dbd) {
+        hs_metrics_add(HS_M_DB_ERRORS, 1);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       HSLOGNO(00201) "no database connection (mod_dbd could "
                                      "not open one: is PostgreSQL up and "
@@ -332,6 +334,7 @@ static apr_dbd_prepared_t *stmt(hs_db *db, const char *label)
     apr_dbd_prepared_t *st =
         apr_hash_get(db->dbd->prepared, label, APR_HASH_KEY_STRING);
     if (!st) {
+        hs_metrics_add(HS_M_DB_ERRORS, 1);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, db->r,
                       HSLOGNO(00202) "prepared statement %s is missing "
                                      "(did the database refuse it when the "
@@ -404,6 +407,7 @@ int hs_db_select(hs_db *db, const char *label, hs_db_result *res, int nargs,
         return 0;
     }
     if (rv) {
+        hs_metrics_add(HS_M_DB_ERRORS, 1);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, db->r,
                       HSLOGNO(00203) "query %s failed: %s", label,
                       apr_dbd_error(db->dbd->driver, db->dbd->handle, rv));
@@ -426,6 +430,7 @@ int hs_db_exec(hs_db *db, const char *label, int *nrows, int nargs,
                             stmt(db, label), nargs, args);
     }
     if (rv) {
+        hs_metrics_add(HS_M_DB_ERRORS, 1);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, db->r,
                       HSLOGNO(00205) "statement %s failed: %s", label,
                       apr_dbd_error(db->dbd->driver, db->dbd->handle, rv));
@@ -480,6 +485,7 @@ int hs_db_begin(hs_db *db)
         rv = tx_command(db, "BEGIN", "BEGIN");
     }
     if (rv) {
+        hs_metrics_add(HS_M_DB_ERRORS, 1);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, db->r,
                       HSLOGNO(00206) "BEGIN failed: %s",
                       conn_error(db, "no connection"));
@@ -497,6 +503,7 @@ int hs_db_end(hs_db *db, int commit)
     }
     db->tx = 0;
     if (tx_command(db, cmd, cmd)) {
+        hs_metrics_add(HS_M_DB_ERRORS, 1);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, db->r,
                       HSLOGNO(00207) "%s failed: %s", cmd,
                       conn_error(db, "the transaction was rolled back"));

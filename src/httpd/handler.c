@@ -8,7 +8,9 @@
  *   POST   /verify                verify
  *   GET    /jwks.json             public keys
  *   GET    /openapi.json          the OpenAPI document
+ *   GET    /metrics               Prometheus text (HydraSignupMetrics On)
  *   OPTIONS any of these          CORS preflight
+ *   GET    /page/..., /widget.js  the hosted page and widget (page.c)
  *
  * A wrong method is 405 with Allow; anything else is a JSON 404.
  */
@@ -27,10 +29,27 @@
 #include "hs_endpoints.h"
 #include "hs_http.h"
 #include "hs_log.h"
+#include "hs_metrics.h"
+#include "hs_page.h"
 
 APLOG_USE_MODULE(hydra_signup);
 
-typedef enum { R_NONE, R_SIGNUP, R_PLANS, R_VERIFY, R_JWKS, R_OPENAPI } route;
+typedef enum {
+    R_NONE,
+    R_SIGNUP,
+    R_PLANS,
+    R_VERIFY,
+    R_JWKS,
+    R_OPENAPI,
+    R_METRICS
+} route;
+
+/* the metrics' endpoint of each route */
+static const hs_endpoint route_endpoint[] = {
+    [R_NONE] = HS_EP_OTHER,     [R_SIGNUP] = HS_EP_SIGNUP,
+    [R_PLANS] = HS_EP_PLANS,    [R_VERIFY] = HS_EP_VERIFY,
+    [R_JWKS] = HS_EP_JWKS,      [R_OPENAPI] = HS_EP_OPENAPI,
+    [R_METRICS] = HS_EP_METRICS};
 
 /* The part of r->uri below the <Location> prefix (r->uri has been
  * normalised by httpd: no "..", no "//"). */
@@ -48,7 +67,7 @@ static const char *subpath(request_rec *r)
         }
         p = strrchr(r->uri, '/');
         return p && (!strcmp(p, "/verify") || !strcmp(p, "/jwks.json") ||
-                     !strcmp(p, "/openapi.json"))
+                     !strcmp(p, "/openapi.json") || !strcmp(p, "/metrics"))
                    ? p
                    : "";
     }
@@ -77,6 +96,9 @@ static route match(const char *sub, const char **slug)
     if (!strcmp(sub, "/openapi.json")) {
         return R_OPENAPI;
     }
+    if (!strcmp(sub, "/metrics")) {
+        return R_METRICS;
+    }
     if (!strncmp(sub, "/plans/", 7) && sub[7] && !strchr(sub + 7, '/')) {
         *slug = sub + 7;
         return R_PLANS;
@@ -96,7 +118,13 @@ int hs_handler(request_rec *r)
     }
     cfg = ap_get_module_config(r->per_dir_config, &hydra_signup_module);
     sub = subpath(r);
+    if (hs_page_route(sub)) {
+        /* the hosted page, its assets and widget.js (src/handle/page.c) */
+        hs_metrics_route(r, HS_EP_PAGE);
+        return hs_page_handle(r, cfg, sub);
+    }
     rt = sub ? match(sub, &slug) : R_NONE;
+    hs_metrics_route(r, route_endpoint[rt]);
     if (rt == R_NONE) {
         return hs_send_detail(r, HTTP_NOT_FOUND, "Not Found");
     }
@@ -138,6 +166,8 @@ int hs_handler(request_rec *r)
             return hs_jwks_handle(r, cfg);
         case R_OPENAPI:
             return hs_openapi_handle(r, cfg);
+        case R_METRICS:
+            return hs_metrics_handle(r, cfg);
         default:
             return hs_send_detail(r, HTTP_NOT_FOUND, "Not Found");
     }
@@ -153,5 +183,8 @@ void hs_cors_headers(request_rec *r, const hs_dir_cfg *cfg)
     if (origin && hs_cfg_cors_allowed(cfg, origin)) {
         apr_table_setn(r->headers_out, "Access-Control-Allow-Origin",
                        apr_pstrdup(r->pool, origin));
+        /* the signup page's script reads the wait of a 429 or 503 */
+        apr_table_setn(r->headers_out, "Access-Control-Expose-Headers",
+                       "Retry-After");
     }
 }

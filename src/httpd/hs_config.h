@@ -57,6 +57,7 @@ typedef struct {
 #define HS_DIR_FIELDS(X)                                                       \
     X(PTR, hs_tenants *, tenants, NULL)                                        \
     X(NUM, int, conceal, 0)                                                    \
+    X(NUM, int, metrics, 0)                                                    \
     X(NUM, int, jwt_alg, HS_JWT_HS256)                                         \
     X(PTR, const char *, jwt_key_file, NULL)                                   \
     X(PTR, const char *, jwt_kid, NULL)                                        \
@@ -80,7 +81,10 @@ typedef struct {
     X(NUM, long, max_body, 16384)                                              \
     X(PTR, const hs_rate *, rate_signup, &rate_signup_default)                 \
     X(PTR, const hs_rate *, rate_verify, &rate_verify_default)                 \
-    X(PTR, apr_array_header_t *, cors_origins, NULL)
+    X(PTR, apr_array_header_t *, cors_origins, NULL)                           \
+    X(NUM, int, page, 0)                                                       \
+    X(PTR, const char *, portal_url, NULL)                                     \
+    X(PTR, const char *, portal_origin, NULL) /* set with portal_url */
 
 /* Server-wide (main server only) settings, the same way. */
 #define HS_SRV_FIELDS(X) X(PTR, const char *, ratelimit_cache, "shmcb")

@@ -25,6 +25,7 @@
 
 #include "hs_config.h"
 #include "hs_http.h"
+#include "hs_metrics.h"
 #include "hs_log.h"
 #include "hs_ratelimit.h"
 
@@ -205,6 +206,8 @@ int hs_ratelimit(request_rec *r, const hs_dir_cfg *cfg, hs_rate_kind kind)
                       kind == HS_RATE_SIGNUP ? "signup" : "verify", rate.limit,
                       rate.window, r->useragent_ip);
         apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+        hs_metrics_add(kind == HS_RATE_SIGNUP ? HS_M_RL_SIGNUP : HS_M_RL_VERIFY,
+                       1);
         hs_send_retry(r, HTTP_TOO_MANY_REQUESTS, MSG_LIMIT, left);
         return 1;
     }

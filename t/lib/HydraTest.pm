@@ -328,6 +328,22 @@ sub wait_clients {
     return client_answers($h);
 }
 
+# Waits (at most 15 s) until the resend interval of SECS seconds is over
+# for the last code mailed to EMAIL, by the database's clock (the clock the
+# module compares with), with 0.1 s to spare; true when it is.
+sub wait_resend {
+    my ($email, $secs) = @_;
+    return wait_until(sub {
+        my ($over) = dbh()->selectrow_array(
+            "SELECT coalesce(max(sent_at) <= now() - ?::float8 * interval '1 second',
+                             true)
+               FROM hydra_signup_mail_log WHERE email_lower = lower(?)",
+            undef, $secs + 0.1, $email);
+        $over;
+    }, 15);
+}
+push @EXPORT_OK, 'wait_resend';
+
 # Polls cond every 50 ms for at most timeout seconds; its last value.
 sub wait_until {
     my ($cond, $timeout) = @_;
@@ -463,12 +479,18 @@ sub state_snapshot {
 # Reads a spooled message: { raw, headers => {lc name => unfolded value},
 # header_names => [in order], body => decoded body (QP/base64), crlf => all
 # lines end in CRLF }.
+# A missing or empty message (no path, an empty file) reads as one that
+# fails every check: no CRLF, no headers, header_names ['(no message)'].
 sub read_mail {
     my ($path) = @_;
-    open my $fh, '<:raw', $path or die "$path: $!";
-    local $/;
-    my $raw = <$fh>;
-    close $fh;
+    my $raw = '';
+    if (defined $path && open my $fh, '<:raw', $path) {
+        local $/;
+        $raw = <$fh> // '';
+        close $fh;
+    }
+    return { raw => '', headers => {}, header_names => ['(no message)'],
+             body => '', crlf => 0 } if $raw eq '';
     my ($head, $body) = split /\r\n\r\n/, $raw, 2;
     my %m = (raw => $raw, headers => {}, header_names => []);
     (my $nocrlf = $raw) =~ s/\r\n//g;

@@ -1,18 +1,19 @@
 # SPDX-License-Identifier: Apache-2.0
-# Byte-for-byte delivery, envelope, inotify latency, --from, clean SIGTERM.
+# Byte-for-byte delivery, the envelope (recipient from To, sender from
+# --from only), inotify pick-up, --from required, clean SIGTERM.
 use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use Time::HiRes qw(time sleep);
+use Time::HiRes qw(time);
 use MailerTest;
 
 my $bin = mailer_bin();
 my $help = `$bin --help`;
 for my $o (qw(--spool --smtp --from --auth-file --starttls --dead-letter
     --once --max-age --retry-base --retry-max --lease --ca-file --insecure
-    --verbose --connect-timeout --timeout)) {
+    --verbose --connect-timeout --timeout --metrics)) {
     like($help, qr/\Q$o\E\b/, "--help documents $o");
 }
 
@@ -29,12 +30,15 @@ push @m, queue_msg($dir, to => 'Name <name@example.net>',
     extra_headers => "X-Long: " . join(' ', ('word') x 30) . "\r\n\tfolded\r\n",
     body => "no final CRLF in the last line?\r\nyes it has\r\n");
 push @m, queue_msg($dir, to => 'bare@example.com', body => "\r\n\r\n\r\n");
+# a spool message that names another envelope sender: ignored
+push @m, queue_msg($dir, to => 'victim@example.com',
+    from => 'Someone Else <attacker@evil.example>');
 
 my $log = "$dir/mailer.log";
 my $pid = start_mailer($log, '--spool', "$dir/spool", '--smtp', $url,
-    '--starttls', 'off', '--max-age', '100000d');
-ok(wait_for(sub { received_files($sink->{maildir}) >= 4 }, 15),
-    'four messages delivered');
+    '--starttls', 'off', '--max-age', '100000d', @FROM);
+ok(wait_for(sub { received_files($sink->{maildir}) >= 5 }, 30),
+    'five messages delivered');
 
 my %want = map { $_->{msgid} => $_->{data} } @m;
 my %got  = map { my $d = slurp($_); (msgid_of($d) => $d) }
@@ -43,53 +47,72 @@ for my $id (sort keys %want) {
     ok(defined $got{$id} && $got{$id} eq $want{$id},
         "$id arrived byte for byte");
 }
-is(scalar(spool_files($dir, 'new')) + scalar(spool_files($dir, 'cur')), 0,
+ok(wait_for(sub { !spool_files($dir, 'new') && !spool_files($dir, 'cur') }, 10),
     'spool empty after delivery');
 
-my @env = map { /"rcpt_tos": \[([^\]]*)\]/ ? $1 : () }
-    split /\n/, (slurp($sink->{envlog}) // '');
-my $envs = join(' ', @env);
-like($envs, qr/"jane\.doe\+tag\@Example\.ORG"/,
-    'recipient parsed out of a folded quoted header');
-like(slurp($sink->{envlog}), qr/"mail_from": "noreply\@hydra\.test"/,
-    'envelope sender from the From header');
+my $env = envelopes($sink);
+is(scalar @$env, 5, 'five envelopes');
+is_deeply([ sort map { join(',', @{ $_->{rcpt_tos} }) } @$env ],
+    [ sort qw(plain@example.com jane.doe+tag@Example.ORG name@example.net
+        bare@example.com victim@example.com) ],
+    'one recipient each, parsed out of the To header (folded, quoted)');
+is_deeply([ map { $_->{mail_from} } @$env ], [ ('bounce@hydra.test') x 5 ],
+    'envelope sender is --from for every message');
+my ($evil) = grep { $_->{rcpt_tos}[0] eq 'victim@example.com' } @$env;
+is($evil && $evil->{mail_from}, 'bounce@hydra.test',
+    "a message whose From names another sender still goes out as --from");
+unlike(slurp($sink->{envlog}), qr/noreply\@hydra\.test|attacker\@evil/,
+    "the spool's From never becomes the envelope sender");
 
-# a new message arrives while the sender waits: delivered within ~1 s
-sleep 0.3;
+# a new message arrives while the sender waits (inotify): delivered. How
+# fast is a benchmark figure, not an assertion.
 my $t0 = time();
 my $late = queue_msg($dir, to => 'late@example.com');
-ok(wait_for(sub { received_ids($sink->{maildir})->{ $late->{msgid} } }, 5),
+ok(wait_for(sub { received_ids($sink->{maildir})->{ $late->{msgid} } }, 30),
     'message queued later delivered');
-my $lat = time() - $t0;
-cmp_ok($lat, '<', 1.5, sprintf('delivered %.3f s after it appeared', $lat));
+diag(sprintf('benchmark: a message queued while the sender waits arrived '
+    . '%.3f s later', time() - $t0));
 
 is(stop_proc($pid, 'TERM', 10) >> 8, 0, 'SIGTERM: exit 0');
 my $l = slurp($log);
 like($l, qr/^\d{4}-\d\d-\d\dT\S+Z INFO delivered \S+ to example\.org /m,
     'log line: timestamp, level, name, recipient domain');
-unlike($l, qr/jane\.doe|123456|verification code/i,
+unlike($l, qr/jane\.doe|123456|verification code|bounce\@/i,
     'log holds neither addresses nor body');
 
-# --from overrides the envelope sender
-my $x = queue_msg($dir, to => 'from-test@example.com');
-my ($rc) = run_mailer(20, "$dir/once.log", '--spool', "$dir/spool",
-    '--smtp', $url, '--starttls', 'off', '--once', '--from',
-    'Bounces <bounce@hydra.test>', '--max-age', '100000d');
-is($rc, 0, '--once exit 0');
-like(slurp($sink->{envlog}), qr/"mail_from": "bounce\@hydra\.test"/,
-    '--from sets MAIL FROM');
+# --from is required: without it the sender refuses to start
+queue_msg($dir, to => 'nofrom@example.com');
+my ($rc0, $log0) = run_mailer(20, "$dir/nofrom.log", '--spool', "$dir/spool",
+    '--smtp', $url, '--starttls', 'off', '--once');
+is($rc0, 2, 'no --from: exit 2');
+like($log0, qr/--from ADDR is required/, '... with a clear message');
+is(scalar(spool_files($dir, 'new')), 1, '... and the message still queued');
+my ($rc1, $log1) = run_mailer(20, "$dir/badfrom.log", '--spool',
+    "$dir/spool", '--smtp', $url, '--starttls', 'off', '--once', '--from',
+    'a@b, c@d');
+is($rc1, 2, '--from with two addresses: exit 2');
+like($log1, qr/--from: not one usable address/, '... says why');
 
 # HYDRA_SMTP_URL stands in for --smtp
-queue_msg($dir, to => 'env@example.com');
 {
     local $ENV{HYDRA_SMTP_URL} = $url;
     my ($rc2) = run_mailer(20, "$dir/env.log", '--spool', "$dir/spool",
-        '--starttls', 'off', '--once');
+        '--starttls', 'off', '--once', @FROM);
     is($rc2, 0, 'HYDRA_SMTP_URL used when --smtp is absent');
 }
+is(scalar(spool_files($dir, 'new')), 0, '... and the message delivered');
 my ($rc3) = run_mailer(5, "$dir/bad.log", '--spool', "$dir/spool",
-    '--smtp', 'http://x', '--once');
+    '--smtp', 'http://x', '--once', @FROM);
 is($rc3, 2, 'bad URL: exit 2');
+
+# --version: the version configure gave the build
+my $ver = `$bin --version`;
+my ($ac) = (slurp("$FindBin::Bin/../../configure.ac") // '')
+    =~ /AC_INIT\(\[[^\]]*\],\s*\[([^\]]+)\]/;
+ok(defined $ac, "configure.ac's version found");
+$ac //= 'none found';
+like($ver, qr/^hydra-signup-mailer \Q$ac\E \(libcurl/,
+    "--version prints configure.ac's version ($ac)");
 
 stop_proc($sink->{pid});
 done_testing();

@@ -10,7 +10,7 @@ use MailerTest;
 my $dir  = new_spool();
 my $sink = start_sink($dir, args => ['--delay', '0.002']);
 my @common = ('--spool', "$dir/spool", '--smtp',
-    "smtp://127.0.0.1:$sink->{port}", '--starttls', 'off', '--verbose');
+    "smtp://127.0.0.1:$sink->{port}", '--starttls', 'off', '--verbose', @FROM);
 my @m = map { queue_msg($dir, to => "both$_\@example.com") } 1 .. 200;
 
 my $pa = start_mailer("$dir/a.log", @common);

@@ -15,7 +15,7 @@ my @m = map { queue_msg($dir, to => "bulk$_\@example.com") } 1 .. $n;
 
 my $t0 = time();
 my ($rc) = run_mailer(120, "$dir/once.log", '--spool', "$dir/spool",
-    '--smtp', "smtp://127.0.0.1:$sink->{port}", '--starttls', 'off', '--once');
+    '--smtp', "smtp://127.0.0.1:$sink->{port}", '--starttls', 'off', '--once', @FROM);
 my $dt = time() - $t0;
 is($rc, 0, '--once exit 0');
 is(scalar(received_files($sink->{maildir})), $n, "$n messages received");

@@ -225,7 +225,12 @@ START_TEST(claim_cycle)
     ck_assert_int_eq(
         hs_queue_claim_msg(&q, "1700000000.M1P1R1.h,r=2,t=9999999999", &c), 0);
     ck_assert_uint_eq(c.n.attempts, 2);
-    ck_assert_int_eq(hs_queue_dead(&q, &c, "reason: test"), 0);
+    {
+        char dn[HS_QUEUE_NAME_MAX + 1];
+        ck_assert_int_eq(hs_queue_dead(&q, &c, "reason: test", dn, sizeof(dn)),
+                         0);
+        ck_assert_str_eq(dn, "1700000000.M1P1R1.h");
+    }
     ck_assert(exists("dead", "1700000000.M1P1R1.h"));
     ck_assert(exists("dead", "1700000000.M1P1R1.h.reason"));
     ck_assert(!exists("cur", "1700000000.M1P1R1.h,r=2,t=9999999999"));
@@ -323,7 +328,7 @@ START_TEST(dead_elsewhere)
     ck_assert_int_eq(hs_queue_open(&q, spool, dead, NULL, NULL), 0);
     put("new", "5.M1P1R1.h", "msg");
     ck_assert_int_eq(hs_queue_claim_msg(&q, "5.M1P1R1.h", &c), 0);
-    ck_assert_int_eq(hs_queue_dead(&q, &c, "why"), 0);
+    ck_assert_int_eq(hs_queue_dead(&q, &c, "why", NULL, 0), 0);
     {
         char p[512];
         struct stat st;
@@ -335,6 +340,125 @@ START_TEST(dead_elsewhere)
     hs_queue_close(&q);
     ck_assert_int_eq(hs_queue_open(&q, "/nonexistent/x", NULL, NULL, NULL), -1);
     ck_assert_ptr_nonnull(strstr(q.err, "nonexistent"));
+}
+END_TEST
+
+/* Whatever is at the dead-letter names - a symlink to a file, a dangling
+ * symlink, a file - is neither followed nor replaced: the letter goes to
+ * the next free name. */
+START_TEST(dead_no_follow)
+{
+    hs_queue q;
+    hs_queue_claim c;
+    char p[512], target[512], dangling[512], buf[64], dn[HS_QUEUE_NAME_MAX + 1];
+    struct stat st;
+    FILE *f;
+
+    ck_assert_int_eq(hs_queue_open(&q, spool, NULL, NULL, NULL), 0);
+    snprintf(target, sizeof(target), "%s/target", tmpl);
+    snprintf(dangling, sizeof(dangling), "%s/dangling", tmpl);
+    f = fopen(target, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("untouched", f);
+    fclose(f);
+    snprintf(p, sizeof(p), "%s/dead/7.M1P1R1.h", spool);
+    ck_assert_int_eq(symlink(target, p), 0);
+    snprintf(p, sizeof(p), "%s/dead/7.M1P1R1.h.reason", spool);
+    ck_assert_int_eq(symlink(dangling, p), 0);
+    put("dead", "7.M1P1R1.h.2.reason", "an older letter's reason");
+    put("new", "7.M1P1R1.h", "msg");
+    ck_assert_int_eq(hs_queue_claim_msg(&q, "7.M1P1R1.h", &c), 0);
+    ck_assert_int_eq(hs_queue_dead(&q, &c, "why", dn, sizeof(dn)), 0);
+    ck_assert_str_eq(dn, "7.M1P1R1.h.3");
+    ck_assert(exists("dead", "7.M1P1R1.h.3"));
+    ck_assert(exists("dead", "7.M1P1R1.h.3.reason"));
+    ck_assert(!exists("dead", "7.M1P1R1.h.2"));
+    ck_assert(!exists("cur", "7.M1P1R1.h"));
+    /* the planted links are still links, their targets as they were */
+    snprintf(p, sizeof(p), "%s/dead/7.M1P1R1.h", spool);
+    ck_assert_int_eq(lstat(p, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));
+    ck_assert_int_ne(stat(dangling, &st), 0);
+    f = fopen(target, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    ck_assert_str_eq(buf, "untouched");
+    hs_queue_close(&q);
+}
+END_TEST
+
+START_TEST(stats)
+{
+    hs_queue q;
+    hs_queue_stats st;
+
+    ck_assert_int_eq(hs_queue_open(&q, spool, NULL, NULL, NULL), 0);
+    ck_assert_int_eq(hs_queue_get_stats(&q, &st), 0);
+    ck_assert_uint_eq(st.in_new + st.in_cur, 0);
+    ck_assert_int_eq(st.oldest, -1);
+    put("new", "1700000050.M1P1R1.h", "a");
+    put("new", "1700000040.M1P1R1.h,r=3,t=1800000000", "b");
+    put("cur", "1700000030.M1P1R1.h", "c");
+    put("new", ".hidden", "not counted");
+    put("dead", "1600000000.M1P1R1.h", "not counted");
+    ck_assert_int_eq(hs_queue_get_stats(&q, &st), 0);
+    ck_assert_uint_eq(st.in_new, 2);
+    ck_assert_uint_eq(st.in_cur, 1);
+    ck_assert_int_eq(st.oldest, 1700000030LL);
+    hs_queue_close(&q);
+}
+END_TEST
+
+START_TEST(auth_needs_tls)
+{
+    hs_smtp_config cfg;
+    hs_smtp *s;
+    char err[256];
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.url = "smtp://127.0.0.1:1";
+    cfg.user = "u";
+    cfg.password = "p";
+    cfg.connect_timeout = 1;
+    cfg.timeout = 1;
+    cfg.tls = HS_SMTP_TLS_OFF;
+    ck_assert_ptr_null(hs_smtp_new(&cfg, err, sizeof(err)));
+    ck_assert_ptr_nonnull(strstr(err, "TLS"));
+    cfg.tls = HS_SMTP_TLS_OPTIONAL;
+    ck_assert_ptr_null(hs_smtp_new(&cfg, err, sizeof(err)));
+    cfg.tls = HS_SMTP_TLS_REQUIRED;
+    s = hs_smtp_new(&cfg, err, sizeof(err));
+    ck_assert_ptr_nonnull(s);
+    hs_smtp_free(s);
+    cfg.url = "smtps://127.0.0.1:1";
+    cfg.tls = HS_SMTP_TLS_OFF;
+    s = hs_smtp_new(&cfg, err, sizeof(err));
+    ck_assert_ptr_nonnull(s);
+    hs_smtp_free(s);
+    cfg.url = "smtp://127.0.0.1:1";
+    cfg.user = NULL; /* no credentials: no TLS needed */
+    s = hs_smtp_new(&cfg, err, sizeof(err));
+    ck_assert_ptr_nonnull(s);
+    hs_smtp_free(s);
+}
+END_TEST
+
+START_TEST(header_count)
+{
+    const char *m = "To: a@example.com\r\n"
+                    "Subject: x\r\n"
+                    "to : b@example.com\r\n"
+                    " continued\r\n"
+                    "Tox: not a To\r\n"
+                    "CC: c@example.com\r\n"
+                    "\r\n"
+                    "To: body@example.com\r\n";
+
+    ck_assert_uint_eq(hs_msg_header_count(m, strlen(m), "To"), 2);
+    ck_assert_uint_eq(hs_msg_header_count(m, strlen(m), "Cc"), 1);
+    ck_assert_uint_eq(hs_msg_header_count(m, strlen(m), "Bcc"), 0);
+    ck_assert_uint_eq(hs_msg_header_count(m, strlen(m), "Subject"), 1);
 }
 END_TEST
 
@@ -453,12 +577,16 @@ int main(void)
     tcase_add_test(td, recovery);
     tcase_add_test(td, dead_elsewhere);
     tcase_add_test(td, tmp_debris);
+    tcase_add_test(td, dead_no_follow);
+    tcase_add_test(td, stats);
     suite_add_tcase(s, td);
     tcase_add_checked_fixture(tm, setup, teardown);
     tcase_add_test(tm, headers);
     tcase_add_test(tm, addresses);
     tcase_add_test(tm, masking);
     tcase_add_test(tm, auth_file);
+    tcase_add_test(tm, auth_needs_tls);
+    tcase_add_test(tm, header_count);
     suite_add_tcase(s, tm);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

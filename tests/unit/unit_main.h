@@ -3,9 +3,10 @@
  * unit_main.h - what every Check unit test of the core shares: its test
  * cases made one way, a whole file read into a pool, the fixture of a file
  * that needs just a pool (define HS_UNIT_POOL_FIXTURE first), and main():
- * APR up, the suite run with Check's normal output (scripts/test.sh reads
- * its "Checks: N, Failures: F, Errors: E" line), exit status 1 on a
- * failure. Include it once, before the tests, in a file that links APR.
+ * APR up, the suite run with Check's normal output, exit status 1 on a
+ * failure. scripts/test.sh counts the checks from the TAP that Check
+ * writes to stdout when CK_TAP_LOG_FILE_NAME=- is set. Include it once,
+ * before the tests, in a file that links APR.
  */
 #ifndef HS_UNIT_MAIN_H
 #define HS_UNIT_MAIN_H

@@ -15,7 +15,11 @@ use Time::HiRes qw(time sleep);
 
 our @EXPORT = qw(mailer_bin new_spool queue_msg start_sink stop_proc
   start_mailer run_mailer wait_for received_files received_ids free_port
-  slurp spool_files msgid_of kill_all);
+  slurp spool_files msgid_of kill_all envelopes @FROM);
+
+# The sender's own envelope sender (--from is required); the messages the
+# tests queue say From: noreply@hydra.test, which must never be used.
+our @FROM = ('--from', 'Hydra Bounces <bounce@hydra.test>');
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 my @CHILDREN;
@@ -85,11 +89,13 @@ sub free_port {
     return $p;
 }
 
-# start_sink($dir, port => N, args => [...]) -> { pid, port, maildir, envlog }
+# start_sink($dir, port => N, args => [...])
+#   -> { pid, port, maildir, envlog, events }
 sub start_sink {
     my ($dir, %a) = @_;
     my $maildir = $a{maildir} // "$dir/mail";
     my $envlog  = "$dir/envelope.log";
+    my $events  = "$dir/events.log";
     my $port    = $a{port} // 0;
     pipe(my $r, my $w) or die;
     my $pid = fork() // die;
@@ -99,7 +105,8 @@ sub start_sink {
         open(STDERR, '>>', "$dir/sink.err") or die;
         exec('/usr/bin/python3', "$ROOT/tools/smtp-sink.py",
             '--port', $port, '--maildir', $maildir, '--envelope-log',
-            $envlog, @{ $a{args} // [] }) or die "exec: $!";
+            $envlog, '--event-log', $events, @{ $a{args} // [] })
+            or die "exec: $!";
     }
     close $w;
     push @CHILDREN, $pid;
@@ -117,7 +124,7 @@ sub start_sink {
     die "sink did not start: $line\n" . (slurp("$dir/sink.err") // '')
         unless $line =~ /^listening on 127\.0\.0\.1:(\d+)/;
     return { pid => $pid, port => $1, maildir => $maildir, envlog => $envlog,
-        fh => $r };
+        events => $events, fh => $r };
 }
 
 # SIGTERM, then SIGKILL after $grace seconds; returns the exit status.
@@ -199,6 +206,14 @@ sub received_ids {
     my %ids;
     $ids{ msgid_of(slurp($_)) // 'none' }++ for received_files($maildir);
     return \%ids;
+}
+
+# The sink's envelope log as a list of hashes (mail_from, rcpt_tos, ...).
+sub envelopes {
+    my ($sink) = @_;
+    require JSON::PP;
+    my $text = slurp($sink->{envlog}) // '';
+    return [ map { JSON::PP::decode_json($_) } grep {/\S/} split /\n/, $text ];
 }
 
 sub spool_files {
