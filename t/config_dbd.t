@@ -14,13 +14,14 @@ use HydraTest ();
 
 my $st = $ENV{HYDRA_STATE};
 my $dir = tempdir(CLEANUP => 1);
-my $good = <<"EOT";
-HydraSignupTenants demo
-HydraSignupJWTKeyFile $st/jwt-hs256.key
-HydraSignupCodeSecretFile $st/code.secret
-HydraSignupSpoolDir $st/spool
-HydraSignupMailFrom "Demo <noreply\@example.net>"
-EOT
+# the least a served <Location> needs
+my $good = join '', map { "$_\n" } (
+    'HydraSignupTenants demo',
+    "HydraSignupJWTKeyFile $st/jwt-hs256.key",
+    "HydraSignupCodeSecretFile $st/code.secret",
+    "HydraSignupSpoolDir $st/spool",
+    'HydraSignupMailFrom "Demo <noreply@example.net>"',
+);
 
 plan tests => 6;
 
