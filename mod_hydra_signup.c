@@ -2,7 +2,7 @@
 /*
  * mod_hydra_signup - HydraCore's public customer-signup API as an httpd 2.4
  * module. This file is glue only: the module record, the hooks and the
- * directive table (src/config.c); the work is in src/.
+ * directive table (src/httpd/config.c); the work is in src/.
  */
 #include "httpd.h"
 #include "http_config.h"

@@ -4,7 +4,7 @@
 # second, for each token algorithm. Self-contained: builds the module if it
 # is missing, starts a private PostgreSQL (demo data) and, per algorithm, a
 # private httpd on 127.0.0.1; pre-creates pending customers with known codes
-# (the HMAC computed in SQL with pgcrypto, as src/signup.c stores it), and
+# (the HMAC computed in SQL with pgcrypto, as src/handle/signup.c stores it), and
 # drives distinct (email, code) pairs with wrk and a Lua script, so every
 # request is a real activation: one transaction, two signed tokens.
 #
@@ -117,7 +117,7 @@ function done(summary, latency, requests)
 end
 LUA
 
-# pending customers for one run, codes HMAC'd as src/signup.c does
+# pending customers for one run, codes HMAC'd as src/handle/signup.c does
 make_customers() {
     local prefix=$1 n=$2
     hs_pg_psql "$PG_PORT" -v secret="$SECRET" -v prefix="$prefix" -v n="$n" \

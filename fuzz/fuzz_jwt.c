@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * fuzz_jwt.c - libFuzzer harness for src/jwt.c.
+ * fuzz_jwt.c - libFuzzer harness for src/core/jwt.c.
  *
  * Each input is used three ways:
  *   - as a DER ECDSA-Sig-Value for hs_ecdsa_der_to_raw (n = 32 and an n
@@ -11,11 +11,7 @@
  *     three base64url parts, carry the claims bytes and verify;
  *   - as bytes for hs_b64url, checked against APR's decoder.
  *
- * clang-14 -fsanitize=fuzzer,address,undefined -DOPENSSL_API_COMPAT=30000 \
- *   -DOPENSSL_NO_DEPRECATED -Iinclude $(pkg-config --cflags apr-1 libcrypto) \
- *   fuzz/fuzz_jwt.c src/jwt.c src/crypto.c \
- *   $(pkg-config --libs apr-1 libcrypto) -o fuzz/fuzz_jwt_fuzzer
- * ./fuzz/fuzz_jwt_fuzzer -max_total_time=120 fuzz/out/jwt fuzz/corpus/jwt
+ * Built and run by `make fuzz-build` / `make fuzz` (fuzz/README.md).
  */
 #include <stdint.h>
 #include <stdio.h>

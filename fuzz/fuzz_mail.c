@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * fuzz_mail.c - libFuzzer harness for src/mail.c.
+ * fuzz_mail.c - libFuzzer harness for src/core/mail.c.
  *
  * Input: one flag byte, then NUL-separated fields company, to, from,
  * site_url and (optionally) template text. Flag bit 0 picks the kind
@@ -10,10 +10,7 @@
  * CR or LF, Subject lines of at most 78 characters, and a quoted-printable
  * body of printable ASCII (and TAB) lines of at most 76 characters.
  *
- * clang-14 -g -fsanitize=fuzzer,address,undefined -Iinclude \
- *   $(pkg-config --cflags apr-1) fuzz/fuzz_mail.c src/mail.c \
- *   $(pkg-config --libs apr-1) -o fuzz_mail
- * ./fuzz_mail -max_total_time=120 fuzz/corpus/mail
+ * Built and run by `make fuzz-build` / `make fuzz` (fuzz/README.md).
  */
 #include <stdint.h>
 #include <stdlib.h>

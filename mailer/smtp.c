@@ -659,27 +659,16 @@ int hs_smtp_read_auth(const char *path, char *user, size_t ulen, char *pass,
             u_end--;
         }
         *u_end = '\0';
-        sep = nl + 1;
-        if (strchr(sep, '\n')) {
-            snprintf(err, errlen,
-                     "auth file %s: expected \"user:password\" or two "
-                     "lines",
-                     path);
-            explicit_bzero(buf, sizeof(buf));
-            return -1;
-        }
+        sep = strchr(nl + 1, '\n') ? NULL : nl + 1;
     }
-    else {
-        sep = strchr(buf, ':');
-        if (!sep) {
-            snprintf(err, errlen,
-                     "auth file %s: expected \"user:password\" or two "
-                     "lines",
-                     path);
-            explicit_bzero(buf, sizeof(buf));
-            return -1;
-        }
+    else if ((sep = strchr(buf, ':')) != NULL) {
         *sep++ = '\0';
+    }
+    if (!sep) {
+        snprintf(err, errlen,
+                 "auth file %s: expected \"user:password\" or two lines", path);
+        explicit_bzero(buf, sizeof(buf));
+        return -1;
     }
     if (buf[0] == '\0' || strlen(buf) >= ulen || strlen(sep) >= plen) {
         snprintf(err, errlen,

@@ -207,7 +207,7 @@ for my $v (@variants) {
 
 # JWT settings at vhost level with the main server's <Location>: the
 # vhost's EdDSA key signs, and the main server keeps its HS256 secret.
-# TODO until src/config.c resolves the key per merged configuration (it
+# TODO until src/httpd/config.c resolves the key per merged configuration (it
 # stores one key in the <Location>'s config, which every vhost shares).
 {
     Apache::TestRequest::module('vhost_vhostjwt');

@@ -13,7 +13,7 @@ HS_PACKAGES=(
     libcurl4-openssl-dev libpq-dev postgresql libapache2-mod-perl2
     libwww-perl libjson-perl libcrypt-jwt-perl libdbd-pg-perl autoconf
     automake libtool pkg-config make gcc check openssl python3-aiosmtpd
-    libidn2-dev libunistring-dev curl memcached
+    libidn2-dev libunistring-dev curl memcached libaprutil1-dbd-sqlite3
     clang-14 libclang-rt-14-dev
     python3-prometheus-client
     build-essential debhelper dpkg-dev lintian

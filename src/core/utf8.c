@@ -15,6 +15,8 @@ size_t hs_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
         *cp = c;
         return 1;
     }
+    /* the second byte's range is narrower after E0 (no overlongs), ED (no
+     * surrogates), F0 (no overlongs) and F4 (nothing past U+10FFFF) */
     if (c >= 0xC2 && c <= 0xDF) {
         len = 2;
         v = c & 0x1F;
@@ -22,22 +24,14 @@ size_t hs_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
     else if (c >= 0xE0 && c <= 0xEF) {
         len = 3;
         v = c & 0x0F;
-        if (c == 0xE0) {
-            lo = 0xA0;
-        }
-        else if (c == 0xED) {
-            hi = 0x9F;
-        }
+        lo = c == 0xE0 ? 0xA0 : 0x80;
+        hi = c == 0xED ? 0x9F : 0xBF;
     }
     else if (c >= 0xF0 && c <= 0xF4) {
         len = 4;
         v = c & 0x07;
-        if (c == 0xF0) {
-            lo = 0x90;
-        }
-        else if (c == 0xF4) {
-            hi = 0x8F;
-        }
+        lo = c == 0xF0 ? 0x90 : 0x80;
+        hi = c == 0xF4 ? 0x8F : 0xBF;
     }
     else {
         return 0;

@@ -358,18 +358,28 @@ static const char *set_code_secret(cmd_parms *cmd, void *cfg, const char *arg)
     return NULL;
 }
 
+/* The place of arg among words[0..n) (any letter case), or -1. */
+static int word_index(const char *arg, const char *const *words, int n)
+{
+    int i;
+    for (i = 0; i < n; i++) {
+        if (!strcasecmp(arg, words[i])) {
+            return i;
+        }
+    }
+    return -1;
+}
+
 static const char *set_placement(cmd_parms *cmd, void *cfg, const char *arg)
 {
-    hs_dir_cfg *c = cfg;
-    if (!strcasecmp(arg, "spread")) {
-        c->placement = HS_PLACE_SPREAD;
-    }
-    else if (!strcasecmp(arg, "fill")) {
-        c->placement = HS_PLACE_FILL;
-    }
-    else {
+    /* in the order of hs_placement */
+    static const char *const names[] = {"spread", "fill"};
+    int i = word_index(arg, names, 2);
+
+    if (i < 0) {
         return dir_error(cmd, "'%s' is neither spread nor fill", arg);
     }
+    ((hs_dir_cfg *)cfg)->placement = i;
     return NULL;
 }
 
@@ -430,17 +440,20 @@ static const char *set_rate(cmd_parms *cmd, void *cfg, const char *which,
     hs_dir_cfg *c = cfg;
     hs_rate *r = apr_palloc(cmd->pool, sizeof(*r));
     long limit, window;
-    if (!strcasecmp(which, "signup")) {
-        c->rate_signup = r;
-    }
-    else if (!strcasecmp(which, "verify")) {
-        c->rate_verify = r;
-    }
-    else if (!strcasecmp(which, "plans")) {
-        c->rate_plans = r;
-    }
-    else {
-        return dir_error(cmd, "'%s' is not signup, verify or plans", which);
+    static const char *const kinds[] = {"signup", "verify", "plans"};
+
+    switch (word_index(which, kinds, 3)) {
+        case 0:
+            c->rate_signup = r;
+            break;
+        case 1:
+            c->rate_verify = r;
+            break;
+        case 2:
+            c->rate_plans = r;
+            break;
+        default:
+            return dir_error(cmd, "'%s' is not signup, verify or plans", which);
     }
     if (parse_positive(n, 1000000, &limit)) {
         return dir_error(cmd, "'%s' is not a positive number of requests", n);

@@ -102,7 +102,7 @@ sub read_file_trimmed {
 }
 
 # The stored form of a code: hex HMAC-SHA256 of "<customer_id>:<code>"
-# under the code secret (as src/signup.c stores it).
+# under the code secret (as src/handle/signup.c stores it).
 sub code_hmac {
     my ($customer, $code) = @_;
     require Digest::SHA;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_crypto.c - unit tests for src/crypto.c (hs_crypto.h).
+ * test_crypto.c - unit tests for src/core/crypto.c (hs_crypto.h).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -15,19 +15,8 @@
 #include <apr_strings.h>
 
 #include "hs_crypto.h"
-
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    ck_assert_int_eq(apr_pool_create(&pool, NULL), APR_SUCCESS);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-    pool = NULL;
-}
+#define HS_UNIT_POOL_FIXTURE
+#include "unit_main.h"
 
 START_TEST(test_code_format_and_distribution)
 {
@@ -208,22 +197,18 @@ END_TEST
 
 static Suite *crypto_suite(void)
 {
-    Suite *s = suite_create("crypto");
-    TCase *tc = tcase_create("core");
+    const TTest *const tests[] = {
+        test_code_format_and_distribution,
+        test_codes_differ,
+        test_hmac_rfc4231,
+        test_hmac_empty,
+        test_sha256,
+        test_uuid4,
+        test_ct_equal,
+    };
 
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_code_format_and_distribution);
-    tcase_add_test(tc, test_codes_differ);
-    tcase_add_test(tc, test_hmac_rfc4231);
-    tcase_add_test(tc, test_hmac_empty);
-    tcase_add_test(tc, test_sha256);
-    tcase_add_test(tc, test_uuid4);
-    tcase_add_test(tc, test_ct_equal);
-    suite_add_tcase(s, tc);
-    return s;
+    return hs_unit_suite("crypto", "core", setup, teardown, 120, tests,
+                         HS_UNIT_COUNT(tests), NULL);
 }
-
-#include "unit_main.h"
 
 HS_UNIT_MAIN(crypto_suite)

@@ -10,18 +10,8 @@
 #include <check.h>
 
 #include "hs_json.h"
-
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    apr_pool_create(&pool, NULL);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-}
+#define HS_UNIT_POOL_FIXTURE
+#include "unit_main.h"
 
 /* Parses buf[0..len) and returns the rendered errors, or "OBJECT" when an
  * object came back (released here). */
@@ -241,23 +231,22 @@ END_TEST
 
 static Suite *json_suite(void)
 {
-    Suite *s = suite_create("json");
-    TCase *tc = tcase_create("core");
+    const TTest *const tests[] = {
+        test_parse_null_buffer,
+        test_deep_nesting,
+        test_duplicate_members_last_wins,
+        test_embedded_nul_kept,
+        test_errors_render,
+        test_detail,
+        test_to_string_and_pool_own,
+    };
+    TCase *tc;
+    Suite *s = hs_unit_suite("json", "core", setup, teardown, 0, tests,
+                             HS_UNIT_COUNT(tests), &tc);
 
-    tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, test_parse_table, 0,
                         (int)(sizeof(parse_cases) / sizeof(parse_cases[0])));
-    tcase_add_test(tc, test_parse_null_buffer);
-    tcase_add_test(tc, test_deep_nesting);
-    tcase_add_test(tc, test_duplicate_members_last_wins);
-    tcase_add_test(tc, test_embedded_nul_kept);
-    tcase_add_test(tc, test_errors_render);
-    tcase_add_test(tc, test_detail);
-    tcase_add_test(tc, test_to_string_and_pool_own);
-    suite_add_tcase(s, tc);
     return s;
 }
-
-#include "unit_main.h"
 
 HS_UNIT_MAIN(json_suite)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_jwt.c - unit tests for src/jwt.c (hs_jwt.h): RFC 7515 A.1 and
+ * test_jwt.c - unit tests for src/core/jwt.c (hs_jwt.h): RFC 7515 A.1 and
  * RFC 8037 A.3/A.4 known answers, RS256/ES256/EdDSA sign + verify with
  * OpenSSL's own verifier, JWK members and RFC 7638 thumbprints, key loading
  * and its refusals, the DER -> R||S conversion and base64url.
@@ -35,6 +35,7 @@
 
 #include "hs_crypto.h"
 #include "hs_jwt.h"
+#include "unit_main.h"
 
 static apr_pool_t *pool;
 static char tmpdir[64];
@@ -1049,22 +1050,15 @@ END_TEST
 static Suite *jwt_suite(void)
 {
     Suite *s = suite_create("jwt");
-    TCase *tc = tcase_create("encode");
-    TCase *keys = tcase_create("keys");
-
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 300);
+    TCase *tc = hs_unit_tcase(s, "encode", setup, teardown, 300);
+    TCase *keys = hs_unit_tcase(s, "keys", setup, teardown, 600);
     tcase_add_test(tc, test_alg_names);
     tcase_add_test(tc, test_b64url_vectors);
     tcase_add_test(tc, test_rfc7515_a1);
     tcase_add_test(tc, test_rfc8037);
     tcase_add_test(tc, test_der_to_raw);
     tcase_add_test(tc, test_der_roundtrip_openssl);
-    suite_add_tcase(s, tc);
-
-    tcase_add_checked_fixture(keys, setup, teardown);
     /* RSA key generation is slow under valgrind */
-    tcase_set_timeout(keys, 600);
     tcase_add_test(keys, test_hs256_token);
     tcase_add_test(keys, test_hs256_load);
     tcase_add_test(keys, test_hs256_refuses_pem);
@@ -1074,10 +1068,7 @@ static Suite *jwt_suite(void)
     tcase_add_test(keys, test_pem_refusals);
     tcase_add_test(keys, test_threads);
     tcase_add_test(keys, test_pool_cleanup);
-    suite_add_tcase(s, keys);
     return s;
 }
-
-#include "unit_main.h"
 
 HS_UNIT_MAIN(jwt_suite)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_mail.c - unit tests for src/mail.c (hs_mail.h).
+ * test_mail.c - unit tests for src/core/mail.c (hs_mail.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,18 +13,8 @@
 #include <apr_strings.h>
 
 #include "hs_mail.h"
-
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    apr_pool_create(&pool, NULL);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-}
+#define HS_UNIT_POOL_FIXTURE
+#include "unit_main.h"
 
 static hs_mail_vars base_vars(void)
 {
@@ -846,7 +836,7 @@ static char *read_conf(const char *name)
     for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
         char *path, *buf;
         FILE *f;
-        long n;
+        size_t n;
         if (dirs[i] == NULL) {
             continue;
         }
@@ -855,12 +845,7 @@ static char *read_conf(const char *name)
         if (f == NULL) {
             continue;
         }
-        fseek(f, 0, SEEK_END);
-        n = ftell(f);
-        fseek(f, 0, SEEK_SET);
-        buf = apr_palloc(pool, (size_t)n + 1);
-        ck_assert(fread(buf, 1, (size_t)n, f) == (size_t)n);
-        buf[n] = '\0';
+        buf = hs_unit_slurp(pool, f, &n);
         fclose(f);
         return buf;
     }
@@ -972,33 +957,30 @@ END_TEST
 
 static Suite *mail_suite(void)
 {
-    Suite *s = suite_create("mail");
-    TCase *tc = tcase_create("core");
+    const TTest *const tests[] = {
+        test_exact_message,
+        test_generated_message_id,
+        test_header_order_and_crlf,
+        test_date_format,
+        test_subject_japanese,
+        test_subject_long_folding,
+        test_subject_injection,
+        test_to_from_refused,
+        test_check_from,
+        test_from_rendering,
+        test_qp_body,
+        test_code_line_once,
+        test_body_value_controls,
+        test_template_parse,
+        test_template_errors,
+        test_defaults,
+        test_conf_files,
+        test_bad_vars,
+        test_company_defused,
+    };
 
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_exact_message);
-    tcase_add_test(tc, test_generated_message_id);
-    tcase_add_test(tc, test_header_order_and_crlf);
-    tcase_add_test(tc, test_date_format);
-    tcase_add_test(tc, test_subject_japanese);
-    tcase_add_test(tc, test_subject_long_folding);
-    tcase_add_test(tc, test_subject_injection);
-    tcase_add_test(tc, test_to_from_refused);
-    tcase_add_test(tc, test_check_from);
-    tcase_add_test(tc, test_from_rendering);
-    tcase_add_test(tc, test_qp_body);
-    tcase_add_test(tc, test_code_line_once);
-    tcase_add_test(tc, test_body_value_controls);
-    tcase_add_test(tc, test_template_parse);
-    tcase_add_test(tc, test_template_errors);
-    tcase_add_test(tc, test_defaults);
-    tcase_add_test(tc, test_conf_files);
-    tcase_add_test(tc, test_bad_vars);
-    tcase_add_test(tc, test_company_defused);
-    suite_add_tcase(s, tc);
-    return s;
+    return hs_unit_suite("mail", "core", setup, teardown, 0, tests,
+                         HS_UNIT_COUNT(tests), NULL);
 }
-
-#include "unit_main.h"
 
 HS_UNIT_MAIN(mail_suite)

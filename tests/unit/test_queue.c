@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_queue.c - unit tests for the sender's spool logic (src/queue.c) and
- * the message helpers of src/smtp.c, on a temporary directory.
+ * test_queue.c - unit tests for the sender's spool logic (mailer/queue.c) and
+ * the message helpers of mailer/smtp.c, on a temporary directory.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE

@@ -8,18 +8,8 @@
 #include <check.h>
 
 #include "hs_sitelabel.h"
-
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    apr_pool_create(&pool, NULL);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-}
+#define HS_UNIT_POOL_FIXTURE
+#include "unit_main.h"
 
 static const struct {
     const char *company;
@@ -65,15 +55,10 @@ END_TEST
 static Suite *sitelabel_suite(void)
 {
     Suite *s = suite_create("sitelabel");
-    TCase *tc = tcase_create("core");
-
-    tcase_add_checked_fixture(tc, setup, teardown);
+    TCase *tc = hs_unit_tcase(s, "core", setup, teardown, 0);
     tcase_add_loop_test(tc, test_cases, 0, sizeof(cases) / sizeof(cases[0]));
     tcase_add_test(tc, test_length_cap);
-    suite_add_tcase(s, tc);
     return s;
 }
-
-#include "unit_main.h"
 
 HS_UNIT_MAIN(sitelabel_suite)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_spool.c - unit tests for src/spool.c (hs_spool.h).
+ * test_spool.c - unit tests for src/core/spool.c (hs_spool.h).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -24,6 +24,7 @@
 #include <apr_strings.h>
 
 #include "hs_spool.h"
+#include "unit_main.h"
 
 static apr_pool_t *pool;
 static char *root; /* a fresh directory per test */
@@ -91,18 +92,9 @@ static int count_entries(const char *path)
 static char *read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
+    char *buf = hs_unit_slurp(pool, f, len);
 
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = apr_palloc(pool, (size_t)n + 1);
-    ck_assert(fread(buf, 1, (size_t)n, f) == (size_t)n);
-    buf[n] = '\0';
     fclose(f);
-    *len = (size_t)n;
     return buf;
 }
 
@@ -409,24 +401,14 @@ END_TEST
 
 static Suite *spool_suite(void)
 {
-    Suite *s = suite_create("spool");
-    TCase *tc = tcase_create("core");
+    const TTest *const tests[] = {
+        test_prepare_creates,  test_prepare_chowns, test_prepare_refuses,
+        test_write_publish,    test_write_discard,  test_write_empty,
+        test_write_unwritable, test_write_enospc,   test_unique_names,
+    };
 
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_prepare_creates);
-    tcase_add_test(tc, test_prepare_chowns);
-    tcase_add_test(tc, test_prepare_refuses);
-    tcase_add_test(tc, test_write_publish);
-    tcase_add_test(tc, test_write_discard);
-    tcase_add_test(tc, test_write_empty);
-    tcase_add_test(tc, test_write_unwritable);
-    tcase_add_test(tc, test_write_enospc);
-    tcase_add_test(tc, test_unique_names);
-    suite_add_tcase(s, tc);
-    return s;
+    return hs_unit_suite("spool", "core", setup, teardown, 120, tests,
+                         HS_UNIT_COUNT(tests), NULL);
 }
-
-#include "unit_main.h"
 
 HS_UNIT_MAIN(spool_suite)

@@ -14,18 +14,8 @@
 
 #include "hs_json.h"
 #include "hs_validate.h"
-
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    apr_pool_create(&pool, NULL);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-}
+#define HS_UNIT_POOL_FIXTURE
+#include "unit_main.h"
 
 static const char *repeat(const char *s, int n)
 {
@@ -585,7 +575,7 @@ START_TEST(test_validate_string_direct)
 }
 END_TEST
 
-/* issue 12: the mail budget counts the mailbox, not its spelling */
+/* the mail budget counts the mailbox, not its spelling */
 START_TEST(test_mailbox)
 {
     ck_assert_str_eq(hs_email_mailbox(pool, "a+1@x.example"), "a@x.example");
@@ -601,28 +591,22 @@ END_TEST
 
 static Suite *validate_suite(void)
 {
-    Suite *s = suite_create("validate");
-    TCase *tc = tcase_create("core");
+    const TTest *const tests[] = {
+        test_email_lengths,          test_email_embedded_nul,
+        test_signup_valid,           test_signup_all_errors_at_once,
+        test_signup_types,           test_signup_lengths,
+        test_signup_nul_and_unicode, test_verify,
+        test_validate_string_direct, test_mailbox,
+    };
+    TCase *tc;
+    Suite *s = hs_unit_suite("validate", "core", setup, teardown, 0, tests,
+                             HS_UNIT_COUNT(tests), &tc);
 
-    tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, test_utf8_length, 0,
                         (int)(sizeof(utf8_cases) / sizeof(utf8_cases[0])));
     tcase_add_loop_test(tc, test_email_table, 0,
                         (int)(sizeof(email_cases) / sizeof(email_cases[0])));
-    tcase_add_test(tc, test_email_lengths);
-    tcase_add_test(tc, test_email_embedded_nul);
-    tcase_add_test(tc, test_signup_valid);
-    tcase_add_test(tc, test_signup_all_errors_at_once);
-    tcase_add_test(tc, test_signup_types);
-    tcase_add_test(tc, test_signup_lengths);
-    tcase_add_test(tc, test_signup_nul_and_unicode);
-    tcase_add_test(tc, test_verify);
-    tcase_add_test(tc, test_validate_string_direct);
-    tcase_add_test(tc, test_mailbox);
-    suite_add_tcase(s, tc);
     return s;
 }
-
-#include "unit_main.h"
 
 HS_UNIT_MAIN(validate_suite)
