@@ -158,6 +158,12 @@ ${HYDRA_TENANT_MAILS:+HydraSignupTenantMailsPerHour $HYDRA_TENANT_MAILS}
     # or HYDRA_TENANTS
     HydraSignupTenants ${HYDRA_TENANTS:-*}
     HydraSignupPage On
+    HydraSignupMetrics On
+</Location>
+# the figures are for the operator: this httpd listens on 127.0.0.1 only;
+# on a public one, guard them, e.g. Require ip 10.0.0.0/8
+<Location /v1/public/signup/metrics>
+    Require all granted
 </Location>
 CONF
 if [ -f "$STATE/run/httpd.pid" ] && kill -0 "$(cat "$STATE/run/httpd.pid")" 2>/dev/null; then
@@ -182,6 +188,7 @@ mod_hydra_signup is running.
   base URL:     $BASE
   signup page:  $BASE/page/demo
   widget:       <script src="$BASE/widget.js" data-tenant="demo" defer></script>
+  metrics:      $BASE/metrics (the sender's: $STATE/metrics/mailer.prom)
   PostgreSQL:   $(hs_pg_dsn "$PG_PORT")
   JWT:          $ALG, key $STATE/keys/$KEY
   mail:         $SMTP_URL$([ -z "${HYDRA_SMTP_URL:-}" ] && echo " (saved in $STATE/mail/)")

@@ -110,6 +110,16 @@ my $plans = eval { decode_json($res->{content}) } // [];
 is(ref $plans eq 'ARRAY' && $plans->[0] ? $plans->[0]{name} : undef, 'solo', 'its plan');
 $res = $ua->get("$base/plans/demo");
 is($res->{status}, 200, 'and the demo tenant: 200');
+# the figures run.sh prints the address of
+$res = $ua->get("$base/metrics");
+like("$res->{status} " . ($res->{headers}{'content-type'} // ''),
+     qr{^200 text/plain; version=0\.0\.4}, 'GET metrics: Prometheus text');
+like($res->{content}, qr/^hydra_signup_requests_total\{endpoint="plans",code="200"\} [1-9]/m,
+     'it counted the plans requests');
+$res = $ua->get("$base/page/demo");
+is($res->{status}, 200, 'the signup page of the demo tenant: 200');
+like(do { local $/; open my $lf, '<', $log; <$lf> } // '', qr{metrics: +\Q$base\E/metrics},
+     'run.sh printed the metrics URL');
 
 my @before = ours();
 ok(@before >= 4, 'run.sh started httpd, the sender, the sink, PostgreSQL') or diag(join "\n", @before);
