@@ -64,7 +64,8 @@ int main(int argc, char **argv)
         if (de->d_name[0] == '.')
             continue;
         if (n == cap) {
-            char **more = realloc(names, (cap = cap ? cap * 2 : 32) * sizeof *names);
+            char **more =
+                realloc(names, (cap = cap ? cap * 2 : 32) * sizeof *names);
             if (!more)
                 abort();
             names = more;

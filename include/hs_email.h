@@ -34,7 +34,6 @@ const char *hs_email_str_check(apr_pool_t *p, const char *s, size_t len,
  * itself when the domain is ASCII already or cannot be converted. */
 const char *hs_email_ascii_domain(apr_pool_t *p, const char *email);
 
-
 /* The mailbox an address reaches, for counting mails to it: ASCII letters
  * lower-cased and a "+tag" dropped from the local part, so that
  * "A+2@X.example" and "a+1@x.example" are one mailbox "a@x.example".

@@ -42,7 +42,8 @@ const char *hs_json_detail(apr_pool_t *p, const char *text);
 
 /*
  * Parses a request body as one JSON object.
- * - empty body:                 NULL, error loc ["body"] missing "Field required"
+ * - empty body:                 NULL, error loc ["body"] missing "Field
+ * required"
  * - not JSON (or bad UTF-8):    NULL, error json_invalid at the byte offset
  * - JSON but not an object:     NULL, error model_attributes_type
  * Otherwise returns the object; the caller owns it and releases it with

@@ -208,10 +208,11 @@ static const char *render(apr_pool_t *p, const char *tpl, const var *vars,
 
 static void page_headers(request_rec *r, const hs_dir_cfg *cfg)
 {
-    apr_table_setn(
-        r->headers_out, "Content-Security-Policy",
-        apr_psprintf(r->pool, CSP,
-                     hs_cfg_portal_origin(cfg) ? hs_cfg_portal_origin(cfg) : "'self'"));
+    apr_table_setn(r->headers_out, "Content-Security-Policy",
+                   apr_psprintf(r->pool, CSP,
+                                hs_cfg_portal_origin(cfg)
+                                    ? hs_cfg_portal_origin(cfg)
+                                    : "'self'"));
     apr_table_setn(r->headers_out, "Referrer-Policy", "no-referrer");
     apr_table_setn(r->headers_out, "X-Frame-Options", "DENY");
 }
@@ -291,13 +292,14 @@ static int send_page(request_rec *r, const hs_dir_cfg *cfg, const char *api,
                                "There is no signup page at this address.", 0);
     }
     {
-        var v[] = {{"tenant", slug},
-                   {"api", api},
-                   {"portal", hs_cfg_portal_url(cfg) ? hs_cfg_portal_url(cfg) : ""},
-                   {"resend", apr_ltoa(r->pool, hs_cfg_resend_interval(cfg))},
-                   {"assets", assets},
-                   {"js_v", hs_asset_signup_js_hash},
-                   {"css_v", hs_asset_signup_css_hash}};
+        var v[] = {
+            {"tenant", slug},
+            {"api", api},
+            {"portal", hs_cfg_portal_url(cfg) ? hs_cfg_portal_url(cfg) : ""},
+            {"resend", apr_ltoa(r->pool, hs_cfg_resend_interval(cfg))},
+            {"assets", assets},
+            {"js_v", hs_asset_signup_js_hash},
+            {"css_v", hs_asset_signup_css_hash}};
         body = render(r->pool, (const char *)hs_asset_page_html, v,
                       (int)(sizeof(v) / sizeof(v[0])));
     }

@@ -193,6 +193,70 @@ static int activate(request_rec *r, const hs_dir_cfg *cfg, hs_db *db,
     return hs_send_json(r, HTTP_OK, hs_json_to_string(r->pool, o));
 }
 
+/* The per-day cap, for every address alike (pending, active, unknown),
+ * counted before anything is compared or looked up. OK-style answer sent
+ * (returned), or -1 to go on with *code_key set. */
+static int day_cap(request_rec *r, const hs_dir_cfg *cfg,
+                   const hs_verify_req *req, const char **code_key)
+{
+    const char *day_key;
+    unsigned long count;
+    long left;
+
+    if (!(day_key =
+              hs_attempt_key(r, cfg, "d", req->tenant_slug, req->email)) ||
+        !(*code_key =
+              hs_attempt_key(r, cfg, "c", req->tenant_slug, req->email))) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      HSLOGNO(01205) "no code secret in effect here "
+                                     "(HydraSignupCodeSecretFile): verify "
+                                     "refused");
+        return hs_send_detail(r, HTTP_INTERNAL_SERVER_ERROR,
+                              "Internal Server Error");
+    }
+    if (hs_counter_hit(r, day_key, DAY, &count, &left)) {
+        return hs_send_retry(r, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
+    }
+    if (count > (unsigned long)hs_cfg_max_attempts_per_day(cfg)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      HSLOGNO(01206) "verify refused: more than %d attempts "
+                                     "for one address of tenant %s today",
+                      hs_cfg_max_attempts_per_day(cfg), req->tenant_slug);
+        hs_metrics_add(HS_M_RL_ATTEMPTS, 1);
+        return hs_send_retry(r, HTTP_TOO_MANY_REQUESTS, MSG_DAY_LIMIT, left);
+    }
+    return -1;
+}
+
+/* Nobody to verify (unknown address, active customer, concealed or not):
+ * counted like a code's attempts, in the shared cache rather than a row
+ * per address, so that the answers follow the same sequence as a pending
+ * signup's (400 x MaxAttempts, then 429 until a new signup request); the
+ * same HMAC work, a COMMIT that waits for a WAL flush as a counted
+ * attempt's does. */
+static int nobody(request_rec *r, const hs_dir_cfg *cfg, hs_db *db,
+                  const hs_verify_req *req, const char *code_key)
+{
+    unsigned char given[HS_HMAC_LEN], stored[HS_HMAC_LEN];
+    unsigned long count;
+    long left;
+    int over;
+
+    if (hs_counter_hit(r, code_key, hs_cfg_pending_ttl(cfg), &count, &left)) {
+        return finish(r, db, 0, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
+    }
+    over = count > (unsigned long)hs_cfg_max_attempts(cfg);
+    memset(stored, 0, sizeof(stored));
+    if (!over && code_mac(r, cfg, NO_CUSTOMER, req->code, given) == 0) {
+        (void)hs_ct_equal(given, stored, sizeof(given));
+    }
+    if (over) {
+        return finish(r, db, decoy(r, db), HTTP_TOO_MANY_REQUESTS, MSG_LOCKED,
+                      hs_cfg_resend_interval(cfg));
+    }
+    return finish(r, db, decoy(r, db), HTTP_BAD_REQUEST, MSG_INVALID, 0);
+}
+
 int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
 {
     json_object *body;
@@ -203,10 +267,8 @@ int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
     const char *args[2], **row;
     const hs_jwt_key *key;
     unsigned char given[HS_HMAC_LEN], stored[HS_HMAC_LEN];
-    int match, attempts;
-    const char *day_key, *code_key;
-    unsigned long count;
-    long left;
+    int match, attempts, rc;
+    const char *code_key = NULL;
 
     if (hs_ratelimit(r, cfg, HS_RATE_VERIFY)) {
         return OK;
@@ -231,27 +293,8 @@ int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
         return hs_send_detail(r, HTTP_INTERNAL_SERVER_ERROR,
                               "Internal Server Error");
     }
-    /* the per-day cap, for every address alike (pending, active, unknown),
-     * counted before anything is compared or looked up */
-    if (!(day_key = hs_attempt_key(r, cfg, "d", req.tenant_slug, req.email)) ||
-        !(code_key = hs_attempt_key(r, cfg, "c", req.tenant_slug, req.email))) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      HSLOGNO(01205) "no code secret in effect here "
-                                     "(HydraSignupCodeSecretFile): verify "
-                                     "refused");
-        return hs_send_detail(r, HTTP_INTERNAL_SERVER_ERROR,
-                              "Internal Server Error");
-    }
-    if (hs_counter_hit(r, day_key, DAY, &count, &left)) {
-        return hs_send_retry(r, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
-    }
-    if (count > (unsigned long)hs_cfg_max_attempts_per_day(cfg)) {
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                      HSLOGNO(01206) "verify refused: more than %d attempts "
-                                     "for one address of tenant %s today",
-                      hs_cfg_max_attempts_per_day(cfg), req.tenant_slug);
-        hs_metrics_add(HS_M_RL_ATTEMPTS, 1);
-        return hs_send_retry(r, HTTP_TOO_MANY_REQUESTS, MSG_DAY_LIMIT, left);
+    if ((rc = day_cap(r, cfg, &req, &code_key)) != -1) {
+        return rc;
     }
     if (!(db = hs_db_acquire(r)) || hs_db_begin(db)) {
         return hs_send_retry(r, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
@@ -263,28 +306,7 @@ int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
         return hs_send_retry(r, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
     }
     if (res.nrows == 0) {
-        /* nobody to verify (unknown address, active customer, concealed or
-         * not): counted like a code's attempts, in the shared cache rather
-         * than a row per address, so that the answers follow the same
-         * sequence as a pending signup's (400 x MaxAttempts, then 429 until
-         * a new signup request); the same HMAC work, a COMMIT that waits
-         * for a WAL flush as a counted attempt's does */
-        int over;
-        if (hs_counter_hit(r, code_key, hs_cfg_pending_ttl(cfg), &count,
-                           &left)) {
-            return finish(r, db, 0, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE,
-                          5);
-        }
-        over = count > (unsigned long)hs_cfg_max_attempts(cfg);
-        memset(stored, 0, sizeof(stored));
-        if (!over && code_mac(r, cfg, NO_CUSTOMER, req.code, given) == 0) {
-            (void)hs_ct_equal(given, stored, sizeof(given));
-        }
-        if (over) {
-            return finish(r, db, decoy(r, db), HTTP_TOO_MANY_REQUESTS,
-                          MSG_LOCKED, hs_cfg_resend_interval(cfg));
-        }
-        return finish(r, db, decoy(r, db), HTTP_BAD_REQUEST, MSG_INVALID, 0);
+        return nobody(r, cfg, db, &req, code_key);
     }
     row = res.rows[0];
     attempts = (int)apr_atoi64(row[V_ATTEMPTS]);

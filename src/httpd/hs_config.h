@@ -87,13 +87,13 @@ typedef struct {
     X(PTR, apr_array_header_t *, cors_origins, NULL)                           \
     X(NUM, int, page, 0)                                                       \
     X(PTR, const char *, portal_url, NULL)                                     \
-    X(PTR, const char *, portal_origin, NULL) /* set with portal_url */ \
-    X(NUM, long, plans_cache_ttl, 5) /* 0: Off */
+    X(PTR, const char *, portal_origin, NULL) /* set with portal_url */        \
+    X(NUM, long, plans_cache_ttl, 5)          /* 0: Off */
 
 /* Server-wide (main server only) settings, the same way. */
 #define HS_SRV_FIELDS(X)                                                       \
     X(PTR, const char *, ratelimit_cache, "shmcb")                             \
-    X(NUM, long, reap_interval, 5) /* seconds; 0: Off */                      \
+    X(NUM, long, reap_interval, 5)            /* seconds; 0: Off */            \
     X(PTR, struct hs_dbgate *, db_gate, NULL) /* HydraSignupDBConnections */
 
 #define HS_FIELD_DECLARE(kind, type, field, dflt) type field;

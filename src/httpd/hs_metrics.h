@@ -32,20 +32,20 @@ typedef enum {
 
 /* plain counters; the label each one carries is in metrics.c's table */
 typedef enum {
-    HS_M_PLACED,           /* placements{outcome="placed"} */
-    HS_M_NO_CAPACITY,      /* placements{outcome="no_capacity"} */
-    HS_M_PLACE_ERROR,      /* placements{outcome="error"} */
-    HS_M_REAPER_RELEASED,  /* slots the reaper gave back */
-    HS_M_DB_ERRORS,        /* failed statements, connections, COMMITs */
-    HS_M_MAILS_SPOOLED,    /* messages published into new/ */
-    HS_M_SPOOL_FAILURES,   /* a message that could not be written or moved */
-    HS_M_RL_SIGNUP,        /* 429: per-client signup limit */
-    HS_M_RL_VERIFY,        /* 429: per-client verify limit */
-    HS_M_RL_PLANS,         /* 429: per-client plans limit */
-    HS_M_RL_RESEND,        /* 429: a code went out too recently */
-    HS_M_RL_MAIL_ADDRESS,  /* 429: the address's mail budget is spent */
-    HS_M_RL_MAIL_TENANT,   /* 429: the tenant's mail budget is spent */
-    HS_M_RL_ATTEMPTS,      /* 429: too many wrong codes */
+    HS_M_PLACED,          /* placements{outcome="placed"} */
+    HS_M_NO_CAPACITY,     /* placements{outcome="no_capacity"} */
+    HS_M_PLACE_ERROR,     /* placements{outcome="error"} */
+    HS_M_REAPER_RELEASED, /* slots the reaper gave back */
+    HS_M_DB_ERRORS,       /* failed statements, connections, COMMITs */
+    HS_M_MAILS_SPOOLED,   /* messages published into new/ */
+    HS_M_SPOOL_FAILURES,  /* a message that could not be written or moved */
+    HS_M_RL_SIGNUP,       /* 429: per-client signup limit */
+    HS_M_RL_VERIFY,       /* 429: per-client verify limit */
+    HS_M_RL_PLANS,        /* 429: per-client plans limit */
+    HS_M_RL_RESEND,       /* 429: a code went out too recently */
+    HS_M_RL_MAIL_ADDRESS, /* 429: the address's mail budget is spent */
+    HS_M_RL_MAIL_TENANT,  /* 429: the tenant's mail budget is spent */
+    HS_M_RL_ATTEMPTS,     /* 429: too many wrong codes */
     HS_M_COUNT
 } hs_counter;
 

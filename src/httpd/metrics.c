@@ -32,15 +32,14 @@ static const char *const endpoint_names[HS_EP_COUNT] = {
     "signup", "plans", "verify", "jwks", "openapi", "page", "metrics", "other"};
 
 /* the statuses the module answers; anything else counts as "other" */
-static const int codes[] = {200, 201, 204, 304, 400, 404, 405, 409,
-                            413, 415, 422, 429, 500, 503};
+static const int codes[] = {200, 201, 204, 304, 400, 404, 405,
+                            409, 413, 415, 422, 429, 500, 503};
 #define NCODES (sizeof(codes) / sizeof(codes[0]))
 
 /* histogram bounds in microseconds (le= in seconds), then +Inf */
-static const apr_uint64_t bounds_us[] = {1000,   2500,    5000,    10000,
-                                         25000,  50000,   100000,  250000,
-                                         500000, 1000000, 2500000, 5000000,
-                                         10000000};
+static const apr_uint64_t bounds_us[] = {
+    1000,   2500,   5000,    10000,   25000,   50000,   100000,
+    250000, 500000, 1000000, 2500000, 5000000, 10000000};
 #define NBOUNDS (sizeof(bounds_us) / sizeof(bounds_us[0]))
 /* the same bounds as Prometheus' le labels (APR's %g is not C's) */
 static const char *const bounds_le[NBOUNDS] = {
@@ -54,8 +53,8 @@ static const struct {
                      "Signups by placement outcome."},
     [HS_M_NO_CAPACITY] = {"hydra_signup_placements_total",
                           "outcome=\"no_capacity\"", NULL},
-    [HS_M_PLACE_ERROR] = {"hydra_signup_placements_total",
-                          "outcome=\"error\"", NULL},
+    [HS_M_PLACE_ERROR] = {"hydra_signup_placements_total", "outcome=\"error\"",
+                          NULL},
     [HS_M_REAPER_RELEASED] = {"hydra_signup_reaper_released_total", "",
                               "Slots the reaper gave back to their nodes."},
     [HS_M_DB_ERRORS] = {"hydra_signup_db_errors_total", "",
@@ -66,12 +65,13 @@ static const struct {
     [HS_M_SPOOL_FAILURES] = {"hydra_signup_spool_failures_total", "",
                              "Mails that could not be written or published."},
     [HS_M_RL_SIGNUP] = {"hydra_signup_ratelimit_refused_total",
-                        "kind=\"signup\"", "Requests refused with 429, by "
-                                           "the limit that refused them."},
+                        "kind=\"signup\"",
+                        "Requests refused with 429, by "
+                        "the limit that refused them."},
     [HS_M_RL_VERIFY] = {"hydra_signup_ratelimit_refused_total",
                         "kind=\"verify\"", NULL},
-    [HS_M_RL_PLANS] = {"hydra_signup_ratelimit_refused_total",
-                       "kind=\"plans\"", NULL},
+    [HS_M_RL_PLANS] = {"hydra_signup_ratelimit_refused_total", "kind=\"plans\"",
+                       NULL},
     [HS_M_RL_RESEND] = {"hydra_signup_ratelimit_refused_total",
                         "kind=\"resend\"", NULL},
     [HS_M_RL_MAIL_ADDRESS] = {"hydra_signup_ratelimit_refused_total",
@@ -210,9 +210,7 @@ static void histogram_text(apr_array_header_t *out, apr_pool_t *p)
                 p,
                 "hydra_signup_request_duration_seconds_bucket{endpoint=\"%s\","
                 "le=\"%s\"} %" APR_UINT64_T_FMT "\n",
-                endpoint_names[ep],
-                i < NBOUNDS ? bounds_le[i] : "+Inf",
-                cum);
+                endpoint_names[ep], i < NBOUNDS ? bounds_le[i] : "+Inf", cum);
         }
         sum = get(&m->sum_us[ep]);
         APR_ARRAY_PUSH(out, const char *) = apr_psprintf(
