@@ -26,7 +26,7 @@ MUTANTS=(
     'attempts|one guess more than HydraSignupMaxAttempts|s/attempts > hs_cfg_max_attempts\(cfg\)/attempts > hs_cfg_max_attempts(cfg) + 1/g'
     'memcmp-len|the code comparison checks half the HMAC|s/CRYPTO_memcmp\(a, b, n\)/CRYPTO_memcmp(a, b, n \/ 2)/g'
     'resend-sql|no resend interval when storing a new code|s/args\[3\] = apr_ltoa\(r->pool, hs_cfg_resend_interval\(s->cfg\)\)/args[3] = apr_ltoa(r->pool, 0)/g'
-    'resend-check|no resend interval for a concealed address|s/last >= 0 && last < hs_cfg_resend_interval\(s->cfg\)/last >= 0 \&\& last < 0/g'
+    'resend-decoy|no resend interval for a concealed address|s/(num\(res\.rows\[0\]\[1\], -1\);\s*if \(age >= 0 && )age < resend/$1age < 0/g'
     'hmac-input|the code HMAC no longer binds the customer|s/apr_pstrcat\((r|s->r)->pool, customer, ":", code, NULL\)/apr_pstrcat($1->pool, "any", ":", code, NULL)/g'
     'conceal-addr|the conceal id ignores the address|s/":", s->req\.email, NULL\)/":", "", NULL)/g'
     'conceal-tenant|the conceal id ignores the tenant|s/"conceal:", s->ctx\[C_TENANT_ID\],/"conceal:", "",/g'
