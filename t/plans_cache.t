@@ -61,6 +61,8 @@ HydraSignupJWTKeyFile $st/jwt-hs256.key
 HydraSignupCodeSecretFile $st/code.secret
 HydraSignupSpoolDir $st/spool
 HydraSignupMailFrom "Demo Hosting <noreply\@sites.example.net>"
+# the flood below is 200 GETs from one client: no per-client limit here
+HydraSignupRateLimit plans 100000 60
 <Location /v1/public/signup>
     SetHandler hydra-signup
     HydraSignupTenants *
