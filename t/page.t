@@ -176,7 +176,8 @@ my $tmp = tempdir(CLEANUP => 1);
 my $sink = start_sink($tmp);
 my $mailer = start_mailer(Apache::Test::vars('t_logs') . '/page-mailer.log',
     '--spool', "$ENV{HYDRA_STATE}/spool", '--smtp',
-    "smtp://127.0.0.1:$sink->{port}", '--starttls', 'off');
+    "smtp://127.0.0.1:$sink->{port}", '--starttls', 'off',
+    '--from', 'noreply@sites.example.net');
 my @py;
 {
     local $ENV{HS_PAGE_BASE} = "$PAGE$LOC";
