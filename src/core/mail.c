@@ -350,6 +350,40 @@ static const char *check_line(apr_pool_t *p, const char *s, size_t n,
     return NULL;
 }
 
+/* Why line lineno of a template cannot be used (not UTF-8, a control
+ * character other than TAB), or NULL. */
+static const char *line_chars_reason(apr_pool_t *p, const char *line, size_t n,
+                                     int lineno)
+{
+    size_t j;
+
+    if (hs_utf8_length(line, n) < 0) {
+        return apr_psprintf(p, "line %d is not valid UTF-8", lineno);
+    }
+    for (j = 0; j < n; j++) {
+        unsigned char c = (unsigned char)line[j];
+        if ((c < 0x20 && c != '\t') || c == 0x7F) {
+            return apr_psprintf(p, "line %d contains a control character",
+                                lineno);
+        }
+    }
+    return NULL;
+}
+
+/* The text after "Subject:" without surrounding blanks, in p; NULL when
+ * nothing is left. */
+static const char *subject_text(apr_pool_t *p, const char *s, size_t n)
+{
+    while (n > 0 && (*s == ' ' || *s == '\t')) {
+        s++;
+        n--;
+    }
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) {
+        n--;
+    }
+    return n > 0 ? apr_pstrmemdup(p, s, n) : NULL;
+}
+
 const char *hs_mail_template_parse(apr_pool_t *p, const char *text, size_t len,
                                    hs_mail_kind kind, hs_mail_template **t)
 {
@@ -374,21 +408,13 @@ const char *hs_mail_template_parse(apr_pool_t *p, const char *text, size_t len,
         const char *line = text + i;
         const char *nl = memchr(line, '\n', len - i);
         size_t n = nl ? (size_t)(nl - line) : len - i;
-        size_t j;
         const char *err;
 
         i += n + (nl ? 1 : 0);
         lineno++;
         n = strip_cr(line, n);
-        if (hs_utf8_length(line, n) < 0) {
-            return apr_psprintf(p, "line %d is not valid UTF-8", lineno);
-        }
-        for (j = 0; j < n; j++) {
-            unsigned char c = (unsigned char)line[j];
-            if ((c < 0x20 && c != '\t') || c == 0x7F) {
-                return apr_psprintf(p, "line %d contains a control character",
-                                    lineno);
-            }
+        if ((err = line_chars_reason(p, line, n, lineno))) {
+            return err;
         }
         if (lineno == 1 && (n < 8 || strncasecmp(line, "Subject:", 8) != 0)) {
             return "the first line must be \"Subject: ...\"";
@@ -404,19 +430,9 @@ const char *hs_mail_template_parse(apr_pool_t *p, const char *text, size_t len,
                    "typed); use it in the body, at most once";
         }
         if (lineno == 1) {
-            line += 8;
-            n -= 8;
-            while (n > 0 && (*line == ' ' || *line == '\t')) {
-                line++;
-                n--;
-            }
-            while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t')) {
-                n--;
-            }
-            if (n == 0) {
+            if (!(subject = subject_text(p, line + 8, n - 8))) {
                 return "the Subject line is empty";
             }
-            subject = apr_pstrmemdup(p, line, n);
             continue;
         }
         if (lineno == 2) {
