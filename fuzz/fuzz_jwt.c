@@ -39,9 +39,14 @@
  * still checked. */
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#include <sanitizer/lsan_interface.h>
 #define HS_LSAN 1
 #endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) /* gcc's spelling (the make check replay) */
+#define HS_LSAN 1
+#endif
+#ifdef HS_LSAN
+#include <sanitizer/lsan_interface.h>
 #endif
 #ifndef HS_LSAN
 #define __lsan_disable()
