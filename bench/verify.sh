@@ -143,13 +143,7 @@ SQL
 
 start_httpd() {
     local alg=$1 key
-    case "$alg" in
-        HS256) key=jwt-hs256.key ;;
-        RS256) key=jwt-rs256.pem ;;
-        ES256) key=jwt-es256.pem ;;
-        EdDSA) key=jwt-eddsa.pem ;;
-        *) hs_die "unknown algorithm $alg" ;;
-    esac
+    key=$(hs_jwt_key_name "$alg") || hs_die "unknown algorithm $alg"
     cat >"$W/httpd.conf" <<CONF
 ServerRoot "$W"
 ServerName 127.0.0.1

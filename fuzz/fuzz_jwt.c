@@ -33,6 +33,8 @@
 #include "hs_crypto.h"
 #include "hs_jwt.h"
 
+#include "fuzz_check.h"
+
 /* Debian's APR takes pool memory from mmap, which LeakSanitizer does not
  * scan: the start-up keys, referenced only from pool memory, would look
  * leaked. Their allocations are excluded; every per-input allocation is
@@ -59,18 +61,6 @@ static hs_jwt_key *g_es;
 static EVP_PKEY *g_es_pkey;
 static unsigned char g_secret[32];
 
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,   \
-                    #cond);                                                    \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     BIO *bio;
@@ -81,8 +71,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
     (void)argc;
     (void)argv;
-    CHECK(apr_initialize() == APR_SUCCESS);
-    CHECK(apr_pool_create(&g_pool, NULL) == APR_SUCCESS);
+    hs_fuzz_start(&g_pool);
     __lsan_disable();
     for (i = 0; i < sizeof g_secret; i++) {
         g_secret[i] = (unsigned char)(i * 7 + 1);

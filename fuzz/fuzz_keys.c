@@ -36,17 +36,7 @@
 
 #include "hs_jwt.h"
 
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,   \
-                    #cond);                                                    \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_check.h"
 
 static apr_pool_t *g_pool;
 static char g_path[64];
@@ -55,8 +45,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    CHECK(apr_initialize() == APR_SUCCESS);
-    CHECK(apr_pool_create(&g_pool, NULL) == APR_SUCCESS);
+    hs_fuzz_start(&g_pool);
     snprintf(g_path, sizeof g_path, "/tmp/hs-fuzz-keys.%ld", (long)getpid());
     return 0;
 }

@@ -22,6 +22,7 @@
 #include "fuzz_apr.h"
 
 #include "hs_mail.h"
+#include "../tests/unit/mail_headers.h"
 
 #define CHECK(c)                                                               \
     do {                                                                       \
@@ -29,18 +30,6 @@
             abort();                                                           \
         }                                                                      \
     } while (0)
-
-static const char *const headers[] = {
-    "Date: ",
-    "From: ",
-    "To: ",
-    "Subject: ",
-    "Message-ID: ",
-    "MIME-Version: 1.0",
-    "Content-Type: text/plain; charset=UTF-8",
-    "Content-Transfer-Encoding: quoted-printable",
-    "Auto-Submitted: auto-generated"};
-#define NHEADERS (sizeof(headers) / sizeof(headers[0]))
 
 static int has_control(const char *s)
 {
@@ -81,7 +70,7 @@ static void check_message(const char *msg, size_t len, const char *to)
         n = (size_t)(e - s);
         if (!in_body) {
             if (n == 0) {
-                CHECK(next == NHEADERS);
+                CHECK(next == MAIL_NHEADERS);
                 in_body = 1;
             }
             else if (s[0] == ' ') {
@@ -94,8 +83,9 @@ static void check_message(const char *msg, size_t len, const char *to)
                 }
             }
             else {
-                CHECK(next < NHEADERS);
-                CHECK(strncmp(s, headers[next], strlen(headers[next])) == 0);
+                CHECK(next < MAIL_NHEADERS);
+                CHECK(strncmp(s, mail_headers[next],
+                              strlen(mail_headers[next])) == 0);
                 cur = next++;
                 if (cur == 2) {
                     CHECK(n == 4 + strlen(to) && memcmp(s + 4, to, n - 4) == 0);

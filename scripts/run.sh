@@ -38,13 +38,8 @@ SMTP_URL=${HYDRA_SMTP_URL:-}
 ALG=${HYDRA_JWT_ALG:-HS256}
 RUN_USER=www-data
 
-case "$ALG" in
-    HS256) KEY=jwt-hs256.key ;;
-    RS256) KEY=jwt-rs256.pem ;;
-    ES256) KEY=jwt-es256.pem ;;
-    EdDSA) KEY=jwt-eddsa.pem ;;
-    *) hs_die "HYDRA_JWT_ALG must be HS256, RS256, ES256 or EdDSA (not '$ALG')" ;;
-esac
+KEY=$(hs_jwt_key_name "$ALG") ||
+    hs_die "HYDRA_JWT_ALG must be HS256, RS256, ES256 or EdDSA (not '$ALG')"
 
 hs_install_deps
 hs_log "building in $SRC"

@@ -62,13 +62,7 @@ Apache::TestRequest::module('vhost_noproxy');
 
 # ---- httpd -t ----------------------------------------------------------------
 my $dir = tempdir(CLEANUP => 1);
-my $good = <<"EOT";
-HydraSignupTenants demo
-HydraSignupJWTKeyFile $st/jwt-hs256.key
-HydraSignupCodeSecretFile $st/code.secret
-HydraSignupSpoolDir $st/spool
-HydraSignupMailFrom "Demo <noreply\@example.net>"
-EOT
+my $good = HydraTest::good_inside();
 sub httpd_t { HydraTest::httpd_t(dir => $dir, @_) }
 
 my ($rc, $out) = httpd_t(inside => "$good\nHydraSignupCORSOrigins http://"

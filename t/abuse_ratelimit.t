@@ -116,23 +116,8 @@ ok t_cmp(customers('down@example.com') + customers('down2@example.com'), 0,
 # its idle threads run short), then 12 clients x 4 parallel signups from one
 # address: never more than 3 admitted, whichever child answered.
 my $limits = Apache::TestRequest::module2url('vhost_limits', { path => $SIGNUP });
-my $stop = "$ENV{HYDRA_STATE}/abuse-warmup.stop";
-unlink $stop;
-my $warm = start_clients(clients => 12, max => 100000, url => $limits,
-    body => sub { return {} }, headers => sub { from("192.0.2.$_[0]") },
-    stop => $stop, timeout => 20);
-sleep 2.5;
-open my $sf, '>', $stop or die;
-close $sf;
-wait_clients($warm, 30);
-unlink $stop;
-my $parent = httpd_pid();
-my @children;
-for my $st (glob '/proc/[0-9]*/stat') {
-    open my $f, '<', $st or next;
-    my $s = <$f> // '';
-    push @children, $st if $s =~ /\) \S+ (\d+)/ && $1 == $parent;
-}
+my @children = HydraTest::warm_children(url => $limits, tag => 'abuse',
+    headers => sub { from("192.0.2.$_[0]") });
 check(@children >= 2, 'httpd runs ' . scalar(@children) . ' child processes');
 
 my $P = '203.0.113.40';

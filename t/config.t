@@ -10,7 +10,6 @@ use File::Temp qw(tempdir);
 use lib 't/lib';
 use HydraTest ();
 
-my $st = $ENV{HYDRA_STATE};
 my $dir = tempdir(CLEANUP => 1);
 
 open my $fh, '>', "$dir/short.secret" or die;
@@ -20,13 +19,7 @@ open $fh, '>', "$dir/afile" or die;
 print $fh "x";
 close $fh;
 
-my $good = <<"EOT";
-HydraSignupTenants demo
-HydraSignupJWTKeyFile $st/jwt-hs256.key
-HydraSignupCodeSecretFile $st/code.secret
-HydraSignupSpoolDir $st/spool
-HydraSignupMailFrom "Demo <noreply\@example.net>"
-EOT
+my $good = HydraTest::good_inside();
 
 # [directive lines, expected message] - each replaces or adds to $good
 my @bad = (

@@ -12,15 +12,8 @@ use File::Temp qw(tempdir);
 use lib 't/lib';
 use HydraTest ();
 
-my $st = $ENV{HYDRA_STATE};
 my $dir = tempdir(CLEANUP => 1);
-my $inside = <<"EOT";
-HydraSignupTenants demo
-HydraSignupJWTKeyFile $st/jwt-hs256.key
-HydraSignupCodeSecretFile $st/code.secret
-HydraSignupSpoolDir $st/spool
-HydraSignupMailFrom "Demo <noreply\@example.net>"
-EOT
+my $inside = HydraTest::good_inside();
 
 # [server-level lines, Location lines, expected: undef = accepted]
 my @cases = (

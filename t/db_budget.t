@@ -16,7 +16,7 @@ use IO::Socket::INET ();
 use Scalar::Util qw(refaddr);
 use Time::HiRes qw(sleep time);
 use lib 't/lib';
-use HydraTest qw(dbh reset_db add_tenant json_bytes wait_port free_port
+use HydraTest qw(start_httpd stop_httpd dbh reset_db add_tenant json_bytes wait_port free_port
                  tally check);
 
 plan tests => 17;
@@ -29,66 +29,16 @@ my ($LIMIT, $DBDMAX) = (2, 3);
 my $BOUND = $LIMIT * $DBDMAX;
 
 # ---- a server with two children of 25 threads and 3 connections each ----
-my $httpd = Apache::Test::config()->{vars}{httpd};
-my $mods = $ENV{HYDRA_HTTPD_MODULES};
-my $st = $ENV{HYDRA_STATE};
 my $port = free_port();
-mkdir "$dir/logs";
-open my $c, '>', "$dir/httpd.conf" or die;
-print $c <<"EOT";
-ServerRoot $dir
-ServerName localhost
-Listen 127.0.0.1:$port
-PidFile $dir/httpd.pid
-ErrorLog $dir/error.log
-LogLevel warn
-DefaultRuntimeDir $dir/logs
-LoadModule mpm_event_module $mods/mod_mpm_event.so
-LoadModule authz_core_module $mods/mod_authz_core.so
-LoadModule dbd_module $mods/mod_dbd.so
-LoadModule socache_shmcb_module $mods/mod_socache_shmcb.so
-LoadModule hydra_signup_module $ENV{HYDRA_MODULE}
-ServerLimit $LIMIT
-StartServers $LIMIT
-ThreadsPerChild 25
-MaxRequestWorkers 50
-MinSpareThreads 25
-MaxSpareThreads 50
-ListenBacklog 511
-DBDriver pgsql
-DBDParams "$ENV{HYDRA_DBD_PARAMS} application_name=$APP"
-DBDPersist On
-DBDMin 0
-DBDKeep $DBDMAX
-DBDMax $DBDMAX
-DBDExptime 60
-HydraSignupDBConnections $DBDMAX 1000
-HydraSignupReapInterval Off
-HydraSignupJWTKeyFile $st/jwt-hs256.key
-HydraSignupCodeSecretFile $st/code.secret
-HydraSignupSpoolDir $st/spool
-HydraSignupMailFrom "Demo Hosting <noreply\@sites.example.net>"
-HydraSignupRateLimit signup 100000 60
-HydraSignupRateLimit verify 100000 60
-<Location /v1/public/signup>
-    SetHandler hydra-signup
-    HydraSignupTenants *
-</Location>
-EOT
-close $c;
-my $out = `$httpd -f $dir/httpd.conf -k start 2>&1`;
-my $up = ($? == 0) && wait_port($port, 15);
+my ($up, $out) = start_httpd(dir => $dir, port => $port,
+    mpm => "ServerLimit $LIMIT\nStartServers $LIMIT\nThreadsPerChild 25\n"
+         . "MaxRequestWorkers 50\nMinSpareThreads 25\nMaxSpareThreads 50\n"
+         . "ListenBacklog 511",
+    dbd_params => " application_name=$APP", dbd_keep => $DBDMAX,
+    dbd_max => $DBDMAX,
+    server => "HydraSignupDBConnections $DBDMAX 1000\nHydraSignupReapInterval Off");
 ok $up or print "# httpd did not start: $out\n";
-
-sub stop_server {
-    return unless -e "$dir/httpd.pid";
-    my $pid = do { open my $f, '<', "$dir/httpd.pid" or return; local $/; <$f> };
-    chomp $pid if defined $pid;
-    system("$httpd -f $dir/httpd.conf -k stop >/dev/null 2>&1");
-    my $until = time + 10;
-    sleep 0.1 while $pid && kill(0, $pid) && time < $until;
-    kill 'KILL', $pid if $pid && kill(0, $pid);
-}
+sub stop_server { stop_httpd($dir) }
 END { stop_server() }
 
 # a session of its own for sampling (outside any transaction: a

@@ -67,21 +67,7 @@ Apache::TestRequest::module('vhost_metrics');
 
 # ---- more than one child process ------------------------------------------------
 # load first, so that the MPM runs more than one child
-my $stop = "$ENV{HYDRA_STATE}/metrics-warmup.stop";
-unlink $stop;
-my $warm = start_clients(clients => 12, max => 100000, url => $url,
-                         body => sub { return {} }, stop => $stop, timeout => 20);
-sleep 2.5;
-open my $sf, '>', $stop or die;
-close $sf;
-wait_clients($warm, 30);
-unlink $stop;
-my $parent = httpd_pid();
-my @children = grep {
-    my $line = '';
-    if (open my $f, '<', $_) { $line = <$f> // '' }
-    $line =~ /\) \S+ (\d+)/ && $1 == $parent
-} glob '/proc/[0-9]*/stat';
+my @children = HydraTest::warm_children(url => $url, tag => 'metrics');
 check(@children >= 2, 'httpd runs ' . scalar(@children) . ' child processes');
 
 # ---- a scripted sequence ------------------------------------------------------

@@ -15,7 +15,7 @@ use LWP::UserAgent ();
 use Scalar::Util qw(refaddr);
 use Time::HiRes qw(sleep time);
 use lib 't/lib';
-use HydraTest qw(dbh reset_db add_tenant json wait_port free_port
+use HydraTest qw(start_httpd stop_httpd dbh reset_db add_tenant json wait_port free_port
                  wait_until pg_stop pg_start tally check);
 
 plan tests => 17;
@@ -25,44 +25,15 @@ reset_db();
 my $dir = tempdir(CLEANUP => 1);
 
 # one child process, so that one GET fills the cache every request sees
-my $httpd = Apache::Test::config()->{vars}{httpd};
-my $mods = $ENV{HYDRA_HTTPD_MODULES};
-my $st = $ENV{HYDRA_STATE};
 my $port = free_port();
-mkdir "$dir/logs";
-open my $c, '>', "$dir/httpd.conf" or die;
-print $c <<"EOT";
-ServerRoot $dir
-ServerName localhost
-Listen 127.0.0.1:$port
-PidFile $dir/httpd.pid
-ErrorLog $dir/error.log
-LogLevel warn
-DefaultRuntimeDir $dir/logs
-LoadModule mpm_event_module $mods/mod_mpm_event.so
-LoadModule authz_core_module $mods/mod_authz_core.so
-LoadModule dbd_module $mods/mod_dbd.so
-LoadModule socache_shmcb_module $mods/mod_socache_shmcb.so
-LoadModule hydra_signup_module $ENV{HYDRA_MODULE}
-ServerLimit 1
-StartServers 1
-ThreadsPerChild 25
-MaxRequestWorkers 25
-ListenBacklog 511
-DBDriver pgsql
-DBDParams "$ENV{HYDRA_DBD_PARAMS} connect_timeout=2"
-DBDPersist On
-DBDMin 0
-DBDKeep 4
-DBDMax 25
-DBDExptime 60
-HydraSignupReapInterval Off
-HydraSignupJWTKeyFile $st/jwt-hs256.key
-HydraSignupCodeSecretFile $st/code.secret
-HydraSignupSpoolDir $st/spool
-HydraSignupMailFrom "Demo Hosting <noreply\@sites.example.net>"
-# the flood below is 200 GETs from one client: no per-client limit here
-HydraSignupRateLimit plans 100000 60
+my ($up, $out) = start_httpd(dir => $dir, port => $port,
+    mpm => "ServerLimit 1\nStartServers 1\nThreadsPerChild 25\n"
+         . "MaxRequestWorkers 25\nListenBacklog 511",
+    dbd_params => ' connect_timeout=2', rate_limits => 0,
+    # the flood below is 200 GETs from one client: over the default plans
+    # limit (120 per minute) they would be answered 429, not from the cache
+    server => "HydraSignupReapInterval Off\nHydraSignupRateLimit plans 100000 60",
+    locations => <<'EOT');
 <Location /v1/public/signup>
     SetHandler hydra-signup
     HydraSignupTenants *
@@ -74,20 +45,8 @@ HydraSignupRateLimit plans 100000 60
     HydraSignupPlansCacheTTL 2
 </Location>
 EOT
-close $c;
-my $out = `$httpd -f $dir/httpd.conf -k start 2>&1`;
-my $up = ($? == 0) && wait_port($port, 15);
 ok $up or print "# httpd did not start: $out\n";
-
-sub stop_server {
-    return unless -e "$dir/httpd.pid";
-    my $pid = do { open my $f, '<', "$dir/httpd.pid" or return; local $/; <$f> };
-    chomp $pid if defined $pid;
-    system("$httpd -f $dir/httpd.conf -k stop >/dev/null 2>&1");
-    my $until = time + 10;
-    sleep 0.1 while $pid && kill(0, $pid) && time < $until;
-    kill 'KILL', $pid if $pid && kill(0, $pid);
-}
+sub stop_server { stop_httpd($dir) }
 my $pg_down = 0;
 END { pg_start() if $pg_down; stop_server() }
 

@@ -14,7 +14,7 @@ use LWP::UserAgent ();
 use POSIX ();
 use Time::HiRes qw(sleep time);
 use lib 't/lib';
-use HydraTest qw(dbh reset_db add_tenant json_bytes spool_files wait_port
+use HydraTest qw(start_httpd stop_httpd dbh reset_db add_tenant json_bytes spool_files wait_port
                  free_port);
 
 plan tests => 34, have_lwp;
@@ -108,15 +108,23 @@ sub tenant_state {
     return ($used, $cust, $codes, $placed);
 }
 
+# $n signups at once to tenant $slug, the i-th to $ports[i % @ports] with
+# the company name and address $who->(i) returns.
+sub rush {
+    my ($slug, $n, $who, @ports) = @_;
+    return parallel(map {
+        my ($company, $email) = $who->($_);
+        [$ports[$_ % @ports], { company_name => $company, email => $email,
+                                tenant_slug => $slug }]
+    } 0 .. $n - 1);
+}
+
 sub capacity_run {
     my ($slug, @ports) = @_;
     add_tenant(slug => $slug, nodes => [[10, 0]]);
     clear_spool();
-    my @jobs = map {
-        [$ports[$_ % @ports], { company_name => "Rush $_",
-          email => "rush$_\@$slug.example", tenant_slug => $slug }]
-    } 0 .. 39;
-    my @r = parallel(@jobs);
+    my @r = rush($slug, 40, sub { ("Rush $_[0]", "rush$_[0]\@$slug.example") },
+                 @ports);
     my $label = @ports > 1 ? 'two httpd' : 'one httpd';
     ok t_cmp(tally(@r), '201:10 503:30', "$label: ten 201 and thirty 503");
     ok t_cmp(scalar(grep { $_->[0] == 503
@@ -140,60 +148,11 @@ sub capacity_run {
 capacity_run('rush', $port1);
 
 # ---- a second httpd instance, same module, database, keys and spool -----
-my $cfg = Apache::Test::config();
-my $httpd = $cfg->{vars}{httpd};
-my $mods = $ENV{HYDRA_HTTPD_MODULES};
-my $st = $ENV{HYDRA_STATE};
 my $port2 = free_port();
-mkdir "$dir/logs";
-open my $c, '>', "$dir/httpd.conf" or die;
-print $c <<"EOT";
-ServerRoot $dir
-ServerName localhost
-Listen 127.0.0.1:$port2
-PidFile $dir/httpd.pid
-ErrorLog $dir/error.log
-LogLevel info
-DefaultRuntimeDir $dir/logs
-LoadModule mpm_event_module $mods/mod_mpm_event.so
-LoadModule authz_core_module $mods/mod_authz_core.so
-LoadModule dbd_module $mods/mod_dbd.so
-LoadModule socache_shmcb_module $mods/mod_socache_shmcb.so
-LoadModule hydra_signup_module $ENV{HYDRA_MODULE}
-ThreadsPerChild 25
-MaxRequestWorkers 50
-DBDriver pgsql
-DBDParams "$ENV{HYDRA_DBD_PARAMS}"
-DBDPersist On
-DBDMin 0
-DBDKeep 4
-DBDMax 25
-DBDExptime 30
-HydraSignupJWTKeyFile $st/jwt-hs256.key
-HydraSignupCodeSecretFile $st/code.secret
-HydraSignupSpoolDir $st/spool
-HydraSignupMailFrom "Demo Hosting <noreply\@sites.example.net>"
-HydraSignupRateLimit signup 100000 60
-HydraSignupRateLimit verify 100000 60
-<Location /v1/public/signup>
-    SetHandler hydra-signup
-    HydraSignupTenants *
-</Location>
-EOT
-close $c;
-my $out = `$httpd -f $dir/httpd.conf -k start 2>&1`;
-my $up = ($? == 0) && wait_port($port2, 15);
+my ($up, $out) = start_httpd(dir => $dir, port => $port2, log_level => 'info',
+    mpm => "ThreadsPerChild 25\nMaxRequestWorkers 50", dbd_exptime => 30);
 ok $up or print "# second httpd did not start: $out\n";
-
-sub stop_second {
-    return unless -e "$dir/httpd.pid";
-    my $pid = do { open my $f, '<', "$dir/httpd.pid" or return; local $/; <$f> };
-    chomp $pid if defined $pid;
-    system("$httpd -f $dir/httpd.conf -k stop >/dev/null 2>&1");
-    my $until = time + 10;
-    sleep 0.1 while $pid && kill(0, $pid) && time < $until;
-    kill 'KILL', $pid if $pid && kill(0, $pid);
-}
+sub stop_second { stop_httpd($dir) }
 END { stop_second() }
 
 if ($up) {
@@ -207,10 +166,8 @@ else {
 add_tenant(slug => 'samey', domain => 'samey.test', nodes => [[100, 0]]);
 clear_spool();
 my @ports = $up ? ($port1, $port2) : ($port1);
-my @r = parallel(map {
-    [$ports[$_ % @ports], { company_name => 'Same Name Inc', email => "same$_\@example.com",
-      tenant_slug => 'samey' }]
-} 0 .. 19);
+my @r = rush('samey', 20, sub { ('Same Name Inc', "same$_[0]\@example.com") },
+             @ports);
 ok t_cmp(tally(@r), '201:20', 'twenty 201');
 my %urls = map { ($_->[1]{site_url} // '') => 1 } @r;
 ok t_cmp(scalar keys %urls, 20, 'twenty distinct site_urls');
@@ -228,10 +185,7 @@ ok t_cmp(nfiles('new'), 20, 'twenty messages');
 # ---- twenty parallel signups of one address ----------------------------
 add_tenant(slug => 'oneaddr', nodes => [[100, 0]]);
 clear_spool();
-@r = parallel(map {
-    [$ports[$_ % @ports], { company_name => "One $_", email => 'Only@One.example',
-      tenant_slug => 'oneaddr' }]
-} 0 .. 19);
+@r = rush('oneaddr', 20, sub { ("One $_[0]", 'Only@One.example') }, @ports);
 ok t_cmp(tally(@r), '201:1 429:19', 'one address: one 201, the rest 429');
 ($used, $cust, $codes) = tenant_state('oneaddr');
 ok t_cmp("$used $cust $codes", '1 1 1', 'one customer, one slot, one code');
@@ -241,10 +195,7 @@ ok t_cmp(nfiles('new'), 1, 'one message');
 add_tenant(slug => 'stale', nodes => [[10, 0]]);
 my ($stale_node) = $db->selectrow_array(
     "SELECT n.id FROM nodes n JOIN tenants t ON t.id = n.tenant_id WHERE t.slug = 'stale'");
-@r = parallel(map {
-    [$port1, { company_name => "Old $_", email => "old$_\@stale.example",
-      tenant_slug => 'stale' }]
-} 0 .. 9);
+@r = rush('stale', 10, sub { ("Old $_[0]", "old$_[0]\@stale.example") }, $port1);
 ok t_cmp(tally(@r), '201:10', 'ten signups fill the node');
 # four days old: past the default 72 h of both instances
 $db->do("UPDATE customers SET created_at = now() - interval '4 days'
@@ -253,10 +204,7 @@ $db->do("UPDATE hydra_signup_codes SET sent_at = now() - interval '4 days'
          WHERE customer_id IN (SELECT id FROM customers WHERE node_id = ?)",
         undef, $stale_node);
 clear_spool();
-@r = parallel(map {
-    [$ports[$_ % @ports], { company_name => "New $_", email => "new$_\@stale.example",
-      tenant_slug => 'stale' }]
-} 0 .. 19);
+@r = rush('stale', 20, sub { ("New $_[0]", "new$_[0]\@stale.example") }, @ports);
 ok t_cmp(tally(@r), '201:10 503:10', 'twenty against ten reclaimable slots');
 ($used, $cust, $codes) = tenant_state('stale');
 ok t_cmp("$used $cust $codes", '10 10 10', 'used, customers, codes: 10');

@@ -16,7 +16,7 @@ use File::Temp qw(tempdir);
 use LWP::UserAgent ();
 use Time::HiRes qw(sleep time);
 use lib 't/lib';
-use HydraTest qw(dbh reset_db add_tenant signup_code verify_code get_json
+use HydraTest qw(start_httpd stop_httpd httpd_ctl dbh reset_db add_tenant signup_code verify_code get_json
                  wait_until wait_port free_port
                  json_bytes pg_stop pg_start check);
 
@@ -177,63 +177,13 @@ ok t_cmp("$p1->{status} $p1->{node_id}", "active $node", 'active, on the node');
 consistent($node, 4, 'used 4 = holders after the verify');
 
 # ---- two httpd servers on one database: each slot released once ---------
-my $cfg = Apache::Test::config();
-my $httpd = $cfg->{vars}{httpd};
-my $mods = $ENV{HYDRA_HTTPD_MODULES};
-my $st = $ENV{HYDRA_STATE};
 my $port2 = free_port();
-mkdir "$dir/logs";
-open my $c, '>', "$dir/httpd.conf" or die;
-print $c <<"EOT";
-ServerRoot $dir
-ServerName localhost
-Listen 127.0.0.1:$port2
-PidFile $dir/httpd.pid
-ErrorLog $dir/error.log
-LogLevel notice
-DefaultRuntimeDir $dir/logs
-LoadModule mpm_event_module $mods/mod_mpm_event.so
-LoadModule authz_core_module $mods/mod_authz_core.so
-LoadModule dbd_module $mods/mod_dbd.so
-LoadModule socache_shmcb_module $mods/mod_socache_shmcb.so
-LoadModule hydra_signup_module $ENV{HYDRA_MODULE}
-StartServers 2
-ThreadsPerChild 10
-MaxRequestWorkers 40
-DBDriver pgsql
-DBDParams "$ENV{HYDRA_DBD_PARAMS}"
-DBDPersist On
-DBDMin 0
-DBDKeep 2
-DBDMax 10
-DBDExptime 30
-HydraSignupReapInterval 1
-HydraSignupJWTKeyFile $st/jwt-hs256.key
-HydraSignupCodeSecretFile $st/code.secret
-HydraSignupSpoolDir $st/spool
-HydraSignupMailFrom "Demo Hosting <noreply\@sites.example.net>"
-HydraSignupRateLimit signup 100000 60
-HydraSignupRateLimit verify 100000 60
-<Location /v1/public/signup>
-    SetHandler hydra-signup
-    HydraSignupTenants *
-    HydraSignupCodeTTL 2
-</Location>
-EOT
-close $c;
-my $out = `$httpd -f $dir/httpd.conf -k start 2>&1`;
-my $up = ($? == 0) && wait_port($port2, 15);
+my ($up, $out) = start_httpd(dir => $dir, port => $port2, log_level => 'notice',
+    mpm => "StartServers 2\nThreadsPerChild 10\nMaxRequestWorkers 40",
+    dbd_keep => 2, dbd_max => 10, dbd_exptime => 30,
+    server => 'HydraSignupReapInterval 1', location => "    HydraSignupCodeTTL 2\n");
 ok $up or print "# second httpd did not start: $out\n";
-
-sub stop_second {
-    return unless -e "$dir/httpd.pid";
-    my $pid = do { open my $f, '<', "$dir/httpd.pid" or return; local $/; <$f> };
-    chomp $pid if defined $pid;
-    system("$httpd -f $dir/httpd.conf -k stop >/dev/null 2>&1");
-    my $until = time + 10;
-    sleep 0.1 while $pid && kill(0, $pid) && time < $until;
-    kill 'KILL', $pid if $pid && kill(0, $pid);
-}
+sub stop_second { stop_httpd($dir) }
 END { stop_second() }
 
 my $port1 = do {
@@ -279,7 +229,7 @@ ok t_cmp($pend, 24, 'the 24 pending rows stay');
 
 # ---- a graceful restart of the second server, then a database restart ---
 # (the second server's reaper must still run afterwards: it logs the outage)
-system("$httpd -f $dir/httpd.conf -k graceful >/dev/null 2>&1");
+httpd_ctl($dir, 'graceful');
 check wait_until(sub { log_since("$dir/error.log", $log2_start) =~ /AH00171|resuming normal operations/ }, 15),
       'second httpd restarted gracefully';
 add_tenant(slug => 'reap3', nodes => [[6, 0]]);

@@ -81,6 +81,18 @@ hs_make_keys() {
     fi
 }
 
+# The file of hs_make_keys that holds the key of JWT algorithm $1 (HS256,
+# RS256, ES256 or EdDSA); fails, printing nothing, for any other name.
+hs_jwt_key_name() {
+    case "$1" in
+        HS256) echo jwt-hs256.key ;;
+        RS256) echo jwt-rs256.pem ;;
+        ES256) echo jwt-es256.pem ;;
+        EdDSA) echo jwt-eddsa.pem ;;
+        *) return 1 ;;
+    esac
+}
+
 hs_httpd_modules() {
     apxs -q LIBEXECDIR
 }

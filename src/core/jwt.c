@@ -331,6 +331,16 @@ static int is_p256(const EVP_PKEY *pkey)
     return nid == NID_X9_62_prime256v1;
 }
 
+/* The reason a key of the wrong type is refused: "LABEL: key is not an
+ * KIND key (found ...); NEED". */
+static const char *wrong_type(apr_pool_t *p, const char *label,
+                              const EVP_PKEY *pkey, const char *kind,
+                              const char *need)
+{
+    return apr_psprintf(p, "%s: key is not an %s key (found %s); %s", label,
+                        kind, describe_pkey(p, pkey), need);
+}
+
 static const char *check_pkey_type(apr_pool_t *p, hs_jwt_alg alg,
                                    const char *label, const EVP_PKEY *pkey)
 {
@@ -339,10 +349,7 @@ static const char *check_pkey_type(apr_pool_t *p, hs_jwt_alg alg,
     switch (alg) {
         case HS_JWT_RS256:
             if (!EVP_PKEY_is_a(pkey, "RSA")) {
-                return apr_psprintf(p,
-                                    "%s: key is not an RSA key (found %s); "
-                                    "RS256 needs RSA",
-                                    label, describe_pkey(p, pkey));
+                return wrong_type(p, label, pkey, "RSA", "RS256 needs RSA");
             }
             bits = EVP_PKEY_get_bits(pkey);
             if (bits < HS_RSA_MIN_BITS) {
@@ -354,18 +361,14 @@ static const char *check_pkey_type(apr_pool_t *p, hs_jwt_alg alg,
             return NULL;
         case HS_JWT_ES256:
             if (!is_p256(pkey)) {
-                return apr_psprintf(p,
-                                    "%s: key is not an EC P-256 key (found "
-                                    "%s); ES256 needs P-256",
-                                    label, describe_pkey(p, pkey));
+                return wrong_type(p, label, pkey, "EC P-256",
+                                  "ES256 needs P-256");
             }
             return NULL;
         case HS_JWT_EDDSA:
             if (!EVP_PKEY_is_a(pkey, "ED25519")) {
-                return apr_psprintf(p,
-                                    "%s: key is not an Ed25519 key (found "
-                                    "%s); EdDSA needs Ed25519",
-                                    label, describe_pkey(p, pkey));
+                return wrong_type(p, label, pkey, "Ed25519",
+                                  "EdDSA needs Ed25519");
             }
             return NULL;
         case HS_JWT_HS256:

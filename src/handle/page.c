@@ -305,8 +305,7 @@ static int send_page(request_rec *r, const hs_dir_cfg *cfg, const char *api,
     }
     hash = hs_sha256_hex(r->pool, body, strlen(body));
     if (!hash) {
-        return hs_send_detail(r, HTTP_INTERNAL_SERVER_ERROR,
-                              "Internal Server Error");
+        return hs_send_internal_error(r);
     }
     page_headers(r, cfg);
     return send_cached(r, HTTP_OK, "text/html; charset=utf-8", body,

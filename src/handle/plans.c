@@ -238,8 +238,7 @@ int hs_plans_handle(request_rec *r, const hs_dir_cfg *cfg, const char *slug)
 
     etag = hs_sha256_hex(r->pool, body, strlen(body));
     if (!etag) {
-        return hs_send_detail(r, HTTP_INTERNAL_SERVER_ERROR,
-                              "Internal Server Error");
+        return hs_send_internal_error(r);
     }
     etag = apr_psprintf(r->pool, "\"%.32s\"", etag);
     if (key) {

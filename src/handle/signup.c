@@ -169,6 +169,21 @@ static int unavailable(signup *s)
                 UNAVAILABLE_RETRY);
 }
 
+/* The answer when s gets no slot: rc (from has_free_slot or take_slot)
+ * below 0, the database failed; 0, every active shared node is full. */
+static int no_slot(signup *s, int rc)
+{
+    if (rc < 0) {
+        return unavailable(s);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, s->r,
+                  HSLOGNO(00303) "tenant %s has no free slot on any "
+                                 "active shared node: signup refused",
+                  s->req.tenant_slug);
+    return fail(s, HTTP_SERVICE_UNAVAILABLE, MSG_NO_CAPACITY,
+                NO_CAPACITY_RETRY);
+}
+
 /* A RFC 4122 v4 shaped id from an HMAC: the same for the same address, so
  * a concealed answer looks like a pending signup's (same id each time). */
 static const char *conceal_id(signup *s)
@@ -438,16 +453,8 @@ static int existing_active(signup *s)
     }
     if (!live) {
         /* a new signup, or a pending one whose code expired, takes a slot */
-        if ((slot = has_free_slot(s)) < 0) {
-            return unavailable(s);
-        }
-        if (slot == 0) {
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, s->r,
-                          HSLOGNO(01209) "tenant %s has no free slot on any "
-                                         "active shared node: signup refused",
-                          s->req.tenant_slug);
-            return fail(s, HTTP_SERVICE_UNAVAILABLE, MSG_NO_CAPACITY,
-                        NO_CAPACITY_RETRY);
+        if ((slot = has_free_slot(s)) <= 0) {
+            return no_slot(s, slot);
         }
     }
     if (!(id = conceal_id(s))) {
@@ -617,20 +624,8 @@ static int take_slot(signup *s)
 static int need_slot(signup *s, int *answered)
 {
     int rc = take_slot(s);
-    *answered = 1;
-    if (rc < 0) {
-        return unavailable(s);
-    }
-    if (rc == 0) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, s->r,
-                      HSLOGNO(00303) "tenant %s has no free slot on any "
-                                     "active shared node: signup refused",
-                      s->req.tenant_slug);
-        return fail(s, HTTP_SERVICE_UNAVAILABLE, MSG_NO_CAPACITY,
-                    NO_CAPACITY_RETRY);
-    }
-    *answered = 0;
-    return OK;
+    *answered = rc <= 0;
+    return rc <= 0 ? no_slot(s, rc) : OK;
 }
 
 static int new_signup(signup *s)
@@ -671,11 +666,7 @@ int hs_signup_handle(request_rec *r, const hs_dir_cfg *cfg)
     s.r = r;
     s.cfg = cfg;
 
-    if (hs_ratelimit(r, cfg, HS_RATE_SIGNUP)) {
-        return OK;
-    }
-    hs_read_json(r, cfg, &body);
-    if (!body) {
+    if (!(body = hs_limited_json(r, cfg, HS_RATE_SIGNUP))) {
         return OK;
     }
     errs = hs_errors_make(r->pool);

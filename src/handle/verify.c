@@ -211,8 +211,7 @@ static int day_cap(request_rec *r, const hs_dir_cfg *cfg,
                       HSLOGNO(01205) "no code secret in effect here "
                                      "(HydraSignupCodeSecretFile): verify "
                                      "refused");
-        return hs_send_detail(r, HTTP_INTERNAL_SERVER_ERROR,
-                              "Internal Server Error");
+        return hs_send_internal_error(r);
     }
     if (hs_counter_hit(r, day_key, DAY, &count, &left)) {
         return hs_send_retry(r, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
@@ -270,11 +269,7 @@ int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
     int match, attempts, rc;
     const char *code_key = NULL;
 
-    if (hs_ratelimit(r, cfg, HS_RATE_VERIFY)) {
-        return OK;
-    }
-    hs_read_json(r, cfg, &body);
-    if (!body) {
+    if (!(body = hs_limited_json(r, cfg, HS_RATE_VERIFY))) {
         return OK;
     }
     errs = hs_errors_make(r->pool);
@@ -290,8 +285,7 @@ int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
                       HSLOGNO(00702) "no JWT key was loaded for the "
                                      "algorithm, key file and kid in effect "
                                      "here: verify refused");
-        return hs_send_detail(r, HTTP_INTERNAL_SERVER_ERROR,
-                              "Internal Server Error");
+        return hs_send_internal_error(r);
     }
     if ((rc = day_cap(r, cfg, &req, &code_key)) != -1) {
         return rc;

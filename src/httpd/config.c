@@ -232,19 +232,6 @@ static const char *set_tenants(cmd_parms *cmd, void *cfg, const char *arg)
     return NULL;
 }
 
-static const char *set_metrics(cmd_parms *cmd, void *cfg, int on)
-{
-    (void)cmd;
-    ((hs_dir_cfg *)cfg)->metrics = on;
-    return NULL;
-}
-
-static const char *set_conceal(cmd_parms *cmd, void *cfg, int on)
-{
-    ((hs_dir_cfg *)cfg)->conceal = on;
-    return NULL;
-}
-
 static const char *set_alg(cmd_parms *cmd, void *cfg, const char *arg)
 {
     hs_jwt_alg alg;
@@ -491,23 +478,29 @@ static const char *set_cache(cmd_parms *cmd, void *cfg, const char *arg)
     return NULL;
 }
 
+/* Off (0) or 1 to 3600 seconds into *v; NULL, or why arg is neither. */
+static const char *parse_off_seconds(cmd_parms *cmd, const char *arg, long *v)
+{
+    if (!strcasecmp(arg, "off")) {
+        *v = 0;
+        return NULL;
+    }
+    if (parse_positive(arg, 3600, v)) {
+        return dir_error(cmd, "'%s' is neither Off nor 1 to 3600 seconds", arg);
+    }
+    return NULL;
+}
+
 static const char *set_reap_interval(cmd_parms *cmd, void *cfg, const char *arg)
 {
     hs_srv_cfg *sc =
         ap_get_module_config(cmd->server->module_config, &hydra_signup_module);
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     long v;
-    if (err) {
+    if (err || (err = parse_off_seconds(cmd, arg, &v))) {
         return err;
     }
-    if (!strcasecmp(arg, "off")) {
-        sc->reap_interval = 0; /* hs_srv_reap_interval() 0: no reaper */
-        return NULL;
-    }
-    if (parse_positive(arg, 3600, &v)) {
-        return dir_error(cmd, "'%s' is neither Off nor 1 to 3600 seconds", arg);
-    }
-    sc->reap_interval = v;
+    sc->reap_interval = v; /* hs_srv_reap_interval() 0: no reaper */
     return NULL;
 }
 
@@ -537,12 +530,9 @@ static const char *set_plans_cache_ttl(cmd_parms *cmd, void *cfg,
                                        const char *arg)
 {
     long v;
-    if (!strcasecmp(arg, "off")) {
-        ((hs_dir_cfg *)cfg)->plans_cache_ttl = 0;
-        return NULL;
-    }
-    if (parse_positive(arg, 3600, &v)) {
-        return dir_error(cmd, "'%s' is neither Off nor 1 to 3600 seconds", arg);
+    const char *err = parse_off_seconds(cmd, arg, &v);
+    if (err) {
+        return err;
     }
     ((hs_dir_cfg *)cfg)->plans_cache_ttl = v;
     return NULL;
@@ -572,13 +562,6 @@ static const char *set_cors(cmd_parms *cmd, void *cfg, const char *arg)
     return NULL;
 }
 
-/* HydraSignupPage On|Off */
-static const char *set_page(cmd_parms *cmd, void *cfg, int on)
-{
-    ((hs_dir_cfg *)cfg)->page = on;
-    return NULL;
-}
-
 /* HydraSignupPortalURL url: an absolute http(s) URL (src/handle/page.c) */
 static const char *set_portal_url(cmd_parms *cmd, void *cfg, const char *arg)
 {
@@ -598,10 +581,10 @@ static const char *set_portal_url(cmd_parms *cmd, void *cfg, const char *arg)
 const command_rec hs_cmds[] = {
     AP_INIT_ITERATE("HydraSignupTenants", set_tenants, NULL, ANYWHERE,
                     "tenant slugs this vhost serves, or *"),
-    AP_INIT_FLAG("HydraSignupMetrics", set_metrics, NULL, ANYWHERE,
+    AP_INIT_FLAG("HydraSignupMetrics", ap_set_flag_slot, OFF(metrics), ANYWHERE,
                  "On to serve <location>/metrics (Prometheus text)"),
-    AP_INIT_FLAG("HydraSignupConcealExisting", set_conceal, NULL, ANYWHERE,
-                 "answer an existing active email like a new signup"),
+    AP_INIT_FLAG("HydraSignupConcealExisting", ap_set_flag_slot, OFF(conceal),
+                 ANYWHERE, "answer an existing active email like a new signup"),
     AP_INIT_TAKE1("HydraSignupJWTAlgorithm", set_alg, NULL, ANYWHERE,
                   "HS256, RS256, ES256 or EdDSA"),
     AP_INIT_TAKE1("HydraSignupJWTKeyFile", set_key_file, NULL, ANYWHERE,
@@ -648,7 +631,7 @@ const command_rec hs_cmds[] = {
                   "socache provider[:args] for the rate-limit counters"),
     AP_INIT_ITERATE("HydraSignupCORSOrigins", set_cors, NULL, ANYWHERE,
                     "origins allowed by CORS"),
-    AP_INIT_FLAG("HydraSignupPage", set_page, NULL, ANYWHERE,
+    AP_INIT_FLAG("HydraSignupPage", ap_set_flag_slot, OFF(page), ANYWHERE,
                  "serve the hosted page <location>/page/{slug} and "
                  "<location>/widget.js"),
     AP_INIT_TAKE1("HydraSignupPortalURL", set_portal_url, NULL, ANYWHERE,

@@ -160,8 +160,7 @@ int hs_handler(request_rec *r)
                       HSLOGNO(01207) "no HydraSignupCodeSecretFile in effect "
                                      "for %s: request refused",
                       r->uri);
-        return hs_send_detail(r, HTTP_INTERNAL_SERVER_ERROR,
-                              "Internal Server Error");
+        return hs_send_internal_error(r);
     }
     switch (rt) {
         case R_SIGNUP:

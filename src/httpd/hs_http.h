@@ -20,6 +20,9 @@ int hs_send_json(request_rec *r, int status, const char *body);
 /* Sends {"detail": text} with status; returns OK. */
 int hs_send_detail(request_rec *r, int status, const char *text);
 
+/* Sends 500 {"detail": "Internal Server Error"}; returns OK. */
+int hs_send_internal_error(request_rec *r);
+
 /* Sends {"detail": text} with status and Retry-After: secs. */
 int hs_send_retry(request_rec *r, int status, const char *text, long secs);
 

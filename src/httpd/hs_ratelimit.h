@@ -11,6 +11,7 @@
 #include "httpd.h"
 
 #include "hs_config.h"
+#include "hs_http.h"
 
 typedef enum {
     HS_RATE_SIGNUP = 0,
@@ -33,6 +34,12 @@ void hs_ratelimit_child_init(apr_pool_t *p, server_rec *s);
  * and the 429 answer (with Retry-After) has been sent. A cache failure is
  * logged and lets the request through. */
 int hs_ratelimit(request_rec *r, const hs_dir_cfg *cfg, hs_rate_kind kind);
+
+/* The start of a POST endpoint: counts the request (hs_ratelimit), then
+ * reads its JSON body (hs_read_json). The body, or NULL when the answer
+ * (429, or the body's error) has been sent already. */
+json_object *hs_limited_json(request_rec *r, const hs_dir_cfg *cfg,
+                             hs_rate_kind kind);
 
 /*
  * A counter in the same shared cache, under an opaque key (callers pass an

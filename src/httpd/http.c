@@ -34,6 +34,12 @@ int hs_send_detail(request_rec *r, int status, const char *text)
     return hs_send_json(r, status, hs_json_detail(r->pool, text));
 }
 
+int hs_send_internal_error(request_rec *r)
+{
+    return hs_send_detail(r, HTTP_INTERNAL_SERVER_ERROR,
+                          "Internal Server Error");
+}
+
 int hs_send_retry(request_rec *r, int status, const char *text, long secs)
 {
     apr_table_setn(r->headers_out, "Retry-After",

@@ -152,6 +152,34 @@ static const char *rl_client(request_rec *r)
     return r->useragent_ip ? r->useragent_ip : "-";
 }
 
+/* One hit on the counter under key, with rl_mutex held: a new window when
+ * the stored entry is missing, stale or from the future; the count stops
+ * at its largest value. Leaves the entry in *e and returns the status of
+ * storing it back. */
+static apr_status_t rl_count(request_rec *r, const char *key, apr_time_t now,
+                             apr_time_t window, rl_entry *e)
+{
+    unsigned int len = sizeof(*e);
+    apr_status_t rv;
+
+    rv = rl_provider->retrieve(rl_cache, r->server, (const unsigned char *)key,
+                               (unsigned int)strlen(key), (unsigned char *)e,
+                               &len, r->pool);
+    if (rv != APR_SUCCESS || len != sizeof(*e) || now - e->start >= window ||
+        e->start > now) {
+        /* whole entry zeroed: its padding goes to the cache (memcached)
+         * as well, and must not carry stale stack bytes */
+        memset(e, 0, sizeof(*e));
+        e->start = now;
+    }
+    if (e->count < 0xFFFFFFFFu) {
+        e->count++;
+    }
+    return rl_provider->store(rl_cache, r->server, (const unsigned char *)key,
+                              (unsigned int)strlen(key), e->start + window,
+                              (unsigned char *)e, sizeof(*e), r->pool);
+}
+
 int hs_ratelimit(request_rec *r, const hs_dir_cfg *cfg, hs_rate_kind kind)
 {
     hs_rate rate = *(kind == HS_RATE_SIGNUP  ? hs_cfg_rate_signup(cfg)
@@ -163,7 +191,6 @@ int hs_ratelimit(request_rec *r, const hs_dir_cfg *cfg, hs_rate_kind kind)
                                              HS_M_RL_PLANS};
     const char *key;
     rl_entry e;
-    unsigned int len = sizeof(e);
     apr_time_t now = apr_time_now();
     apr_time_t window = apr_time_from_sec(rate.window);
     apr_status_t rv;
@@ -185,22 +212,8 @@ int hs_ratelimit(request_rec *r, const hs_dir_cfg *cfg, hs_rate_kind kind)
                       HSLOGNO(00606) "rate-limit mutex lock failed");
         return 0;
     }
-    rv = rl_provider->retrieve(rl_cache, r->server, (const unsigned char *)key,
-                               (unsigned int)strlen(key), (unsigned char *)&e,
-                               &len, r->pool);
-    if (rv != APR_SUCCESS || len != sizeof(e) || now - e.start >= window ||
-        e.start > now) {
-        /* whole entry zeroed: its padding goes to the cache (memcached)
-         * as well, and must not carry stale stack bytes */
-        memset(&e, 0, sizeof(e));
-        e.start = now;
-        e.count = 0;
-    }
-    e.count++;
+    rv = rl_count(r, key, now, window, &e);
     over = e.count > (apr_uint32_t)rate.limit;
-    rv = rl_provider->store(rl_cache, r->server, (const unsigned char *)key,
-                            (unsigned int)strlen(key), e.start + window,
-                            (unsigned char *)&e, sizeof(e), r->pool);
     apr_global_mutex_unlock(rl_mutex);
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r,
@@ -221,13 +234,24 @@ int hs_ratelimit(request_rec *r, const hs_dir_cfg *cfg, hs_rate_kind kind)
     return 0;
 }
 
+json_object *hs_limited_json(request_rec *r, const hs_dir_cfg *cfg,
+                             hs_rate_kind kind)
+{
+    json_object *body = NULL;
+
+    if (hs_ratelimit(r, cfg, kind)) {
+        return NULL;
+    }
+    hs_read_json(r, cfg, &body);
+    return body;
+}
+
 /* ---- counters under opaque keys (verify attempts) ---------------------- */
 
 int hs_counter_hit(request_rec *r, const char *key, long window_secs,
                    unsigned long *count, long *left)
 {
     rl_entry e;
-    unsigned int len = sizeof(e);
     apr_time_t now = apr_time_now();
     apr_time_t window = apr_time_from_sec(window_secs);
     apr_status_t rv;
@@ -243,21 +267,7 @@ int hs_counter_hit(request_rec *r, const char *key, long window_secs,
                       HSLOGNO(01202) "attempt counter mutex lock failed");
         return -1;
     }
-    rv = rl_provider->retrieve(rl_cache, r->server, (const unsigned char *)key,
-                               (unsigned int)strlen(key), (unsigned char *)&e,
-                               &len, r->pool);
-    if (rv != APR_SUCCESS || len != sizeof(e) || now - e.start >= window ||
-        e.start > now) {
-        memset(&e, 0, sizeof(e));
-        e.start = now;
-        e.count = 0;
-    }
-    if (e.count < 0xFFFFFFFFu) {
-        e.count++;
-    }
-    rv = rl_provider->store(rl_cache, r->server, (const unsigned char *)key,
-                            (unsigned int)strlen(key), e.start + window,
-                            (unsigned char *)&e, sizeof(e), r->pool);
+    rv = rl_count(r, key, now, window, &e);
     apr_global_mutex_unlock(rl_mutex);
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,

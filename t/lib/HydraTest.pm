@@ -599,6 +599,134 @@ sub wait_port {
 }
 
 
+# ---- an httpd of a test's own (t/signup_concurrency.t, t/signup_reaper.t,
+# t/db_budget.t, t/plans_cache.t) ------------------------------------------
+push @EXPORT_OK, qw(start_httpd stop_httpd httpd_ctl);
+
+# httpd_ctl(DIR, SIGNAL): `httpd -f DIR/httpd.conf -k SIGNAL`; its output.
+sub httpd_ctl {
+    my ($dir, $signal) = @_;
+    my $httpd = Apache::Test::config()->{vars}{httpd};
+    return scalar `$httpd -f $dir/httpd.conf -k $signal 2>&1`;
+}
+
+# start_httpd(dir => DIR, port => PORT, ...) writes DIR/httpd.conf for an
+# httpd with the suite's module, database, keys and spool, starts it and
+# returns (1 when it listens on PORT within 15 s, httpd's output).
+# Options: log_level (warn); mpm (MPM lines); dbd_params (added to
+# HYDRA_DBD_PARAMS); dbd_keep (4), dbd_max (25), dbd_exptime (60);
+# rate_limits (1: signup and verify at 100000 per 60 s; 0: none); server
+# (more server-level lines); location (lines added to the one
+# <Location /v1/public/signup>, which has HydraSignupTenants *);
+# locations (all <Location> blocks instead of that one).
+sub start_httpd {
+    my (%a) = @_;
+    my ($dir, $port) = @a{qw(dir port)};
+    my $mods = $ENV{HYDRA_HTTPD_MODULES};
+    my $st = $ENV{HYDRA_STATE};
+    my $limits = ($a{rate_limits} // 1)
+        ? "HydraSignupRateLimit signup 100000 60\n"
+          . "HydraSignupRateLimit verify 100000 60\n"
+        : '';
+    my $locations = $a{locations} // "<Location /v1/public/signup>\n"
+        . "    SetHandler hydra-signup\n    HydraSignupTenants *\n"
+        . ($a{location} // '') . "</Location>\n";
+    mkdir "$dir/logs";
+    open my $c, '>', "$dir/httpd.conf" or die "$dir/httpd.conf: $!";
+    print $c <<"EOT";
+ServerRoot $dir
+ServerName localhost
+Listen 127.0.0.1:$port
+PidFile $dir/httpd.pid
+ErrorLog $dir/error.log
+LogLevel ${\ ($a{log_level} // 'warn')}
+DefaultRuntimeDir $dir/logs
+LoadModule mpm_event_module $mods/mod_mpm_event.so
+LoadModule authz_core_module $mods/mod_authz_core.so
+LoadModule dbd_module $mods/mod_dbd.so
+LoadModule socache_shmcb_module $mods/mod_socache_shmcb.so
+LoadModule hydra_signup_module $ENV{HYDRA_MODULE}
+${\ ($a{mpm} // '')}
+DBDriver pgsql
+DBDParams "$ENV{HYDRA_DBD_PARAMS}${\ ($a{dbd_params} // '')}"
+DBDPersist On
+DBDMin 0
+DBDKeep ${\ ($a{dbd_keep} // 4)}
+DBDMax ${\ ($a{dbd_max} // 25)}
+DBDExptime ${\ ($a{dbd_exptime} // 60)}
+${\ ($a{server} // '')}
+HydraSignupJWTKeyFile $st/jwt-hs256.key
+HydraSignupCodeSecretFile $st/code.secret
+HydraSignupSpoolDir $st/spool
+HydraSignupMailFrom "Demo Hosting <noreply\@sites.example.net>"
+$limits$locations
+EOT
+    close $c;
+    my $out = httpd_ctl($dir, 'start');
+    return (($? == 0) && wait_port($port, 15), $out);
+}
+
+# Stops the httpd of start_httpd(dir => DIR) and waits (bounded) for its
+# parent process to end; kills it when it does not.
+sub stop_httpd {
+    my ($dir) = @_;
+    return unless -e "$dir/httpd.pid";
+    my $pid = do { open my $f, '<', "$dir/httpd.pid" or return; local $/; <$f> };
+    chomp $pid if defined $pid;
+    httpd_ctl($dir, 'stop');
+    require Time::HiRes;
+    my $until = Time::HiRes::time() + 10;
+    Time::HiRes::sleep(0.1)
+        while $pid && kill(0, $pid) && Time::HiRes::time() < $until;
+    kill 'KILL', $pid if $pid && kill(0, $pid);
+}
+
+# ---- several child processes (t/abuse_ratelimit.t, t/metrics.t) ---------
+push @EXPORT_OK, qw(warm_children);
+
+# warm_children(url => URL, tag => NAME, headers => SUB): 12 clients send
+# signups to URL for 2.5 s, so that the MPM (which spawns a child when its
+# idle threads run short) runs more than one child; waits for the clients
+# and returns the /proc/PID/stat files of the main httpd's children.
+sub warm_children {
+    my (%a) = @_;
+    require Time::HiRes;
+    my $stop = "$ENV{HYDRA_STATE}/$a{tag}-warmup.stop";
+    unlink $stop;
+    my $warm = start_clients(clients => 12, max => 100000, url => $a{url},
+        body => sub { return {} },
+        ($a{headers} ? (headers => $a{headers}) : ()),
+        stop => $stop, timeout => 20);
+    Time::HiRes::sleep(2.5);
+    open my $sf, '>', $stop or die "$stop: $!";
+    close $sf;
+    wait_clients($warm, 30);
+    unlink $stop;
+    my $parent = httpd_pid();
+    my @children;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $f, '<', $stat or next;
+        my $s = <$f> // '';
+        push @children, $stat if $s =~ /\) \S+ (\d+)/ && $1 == $parent;
+    }
+    return @children;
+}
+
+
+# The <Location> lines of a configuration that `httpd -t` accepts (the
+# base that t/config.t, t/config_capacity.t and t/abuse_input.t vary).
+push @EXPORT_OK, qw(good_inside);
+sub good_inside {
+    my $st = $ENV{HYDRA_STATE};
+    return <<"EOT";
+HydraSignupTenants demo
+HydraSignupJWTKeyFile $st/jwt-hs256.key
+HydraSignupCodeSecretFile $st/code.secret
+HydraSignupSpoolDir $st/spool
+HydraSignupMailFrom "Demo <noreply\@example.net>"
+EOT
+}
+
 # httpd_t(dir => DIR, outside => TEXT, inside => TEXT): writes a minimal
 # httpd.conf loading mod_dbd and the module, with `outside` at server level
 # and `inside` in <Location /v1/public/signup>, runs `httpd -t` on it and

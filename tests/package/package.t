@@ -43,6 +43,8 @@ use Fcntl qw(:flock);
 use POSIX qw(WNOHANG);
 use Test::More;
 use Time::HiRes qw(time sleep);
+use lib dirname(abs_path(__FILE__)) . '/lib';
+use PackageTest qw(free_port port_busy tail_of tenant_sql);
 
 my $SRC = abs_path($ENV{HYDRA_SRC} // dirname(abs_path(__FILE__)) . '/../..');
 my @PKGS = qw(libapache2-mod-hydra-signup hydra-signup-mailer);
@@ -102,13 +104,6 @@ sub capture {
     return $out;
 }
 
-sub tail_of {
-    my ($file, $n) = @_;
-    open my $fh, '<', $file or return "($file: $!)";
-    my @l = <$fh>;
-    return join '', @l[($#l - $n + 1 < 0 ? 0 : $#l - $n + 1) .. $#l];
-}
-
 sub slurp {
     my ($f) = @_;
     open my $fh, '<', $f or return undef;
@@ -122,22 +117,6 @@ sub spew {
     print $fh $text;
     close $fh or die "$f: $!";
     chmod $mode, $f if defined $mode;
-}
-
-# a port nothing listens on: the kernel's pick, then closed
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-        Proto => 'tcp', Listen => 1) or die "free port: $!";
-    my $p = $s->sockport;
-    close $s;
-    return $p;
-}
-
-sub port_busy {
-    my ($p) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $p,
-        Proto => 'tcp', Timeout => 2);
-    return defined $s;
 }
 
 # waits (at most $secs) for $cond to return true; its last value
@@ -340,16 +319,9 @@ sub body {
         $mig, tail_of($log, 10));
     $mig = capture('/usr/share/hydra-signup/hydra-signup-migrate', $dsn);
     like($mig, qr/schema up to date/, 'run again, it changes nothing');
-    my $sql = <<"SQL";
-INSERT INTO tenants (slug, name, site_domain, signup_enabled)
-    VALUES ('$TENANT', 'Package Test Hosting', '$TENANT.example.net', true);
-INSERT INTO plans (tenant_id, name, description, price, features, position, public)
-    SELECT id, 'starter', 'The starter plan', '\$5/mo', ARRAY['1 site'], 1, true
-    FROM tenants WHERE slug = '$TENANT';
-INSERT INTO nodes (tenant_id, hostname, kind, capacity, used, active)
-    SELECT id, 'pkgtest-node-1.example.net', 'shared', 10, 0, true
-    FROM tenants WHERE slug = '$TENANT';
-SQL
+    my $sql = tenant_sql(slug => $TENANT, name => 'Package Test Hosting',
+        plan => ['starter', 'The starter plan', '$5/mo'],
+        node => ['pkgtest-node-1.example.net', 10]);
     must(run($ENV{PSQL}, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $dsn, '-c', $sql) == 0,
         "tenant $TENANT inserted", tail_of($log, 10));
 

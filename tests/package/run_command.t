@@ -21,6 +21,8 @@ use IO::Socket::INET;
 use JSON::PP;
 use Test::More;
 use Time::HiRes qw(time sleep);
+use lib dirname(abs_path(__FILE__)) . '/lib';
+use PackageTest qw(free_port port_busy tail_of tenant_sql);
 
 my $SRC = abs_path($ENV{HYDRA_SRC} // dirname(abs_path(__FILE__)) . '/../..');
 
@@ -33,30 +35,6 @@ if ($> != 0) {
 my $work = tempdir('/tmp/hydra-runcmd.XXXXXX', CLEANUP => 0);
 chmod 0755, $work;    # PostgreSQL runs as postgres, httpd as www-data
 my $log = "$work/run.log";
-
-sub free_port {
-    my %not = map { $_ => 1 } @_;
-    while (1) {
-        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-            Proto => 'tcp', Listen => 1) or die "free port: $!";
-        my $p = $s->sockport;
-        close $s;
-        return $p unless $not{$p};
-    }
-}
-
-sub listening {
-    my ($p) = @_;
-    return defined IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $p,
-        Proto => 'tcp', Timeout => 2);
-}
-
-sub tail_of {
-    my ($file, $n) = @_;
-    open my $fh, '<', $file or return "($file: $!)";
-    my @l = <$fh>;
-    return join '', @l[($#l - $n + 1 < 0 ? 0 : $#l - $n + 1) .. $#l];
-}
 
 # processes whose command line names the work directory
 sub ours {
@@ -93,13 +71,8 @@ my $ua = HTTP::Tiny->new(timeout => 30);
 my $base = "http://127.0.0.1:$http/v1/public/signup";
 my $slug = 'added-' . $$;
 my $dsn = "host=127.0.0.1 port=$pg dbname=hydra user=hydra password=hydra";
-my $sql = <<"SQL";
-INSERT INTO tenants (slug, name, site_domain, signup_enabled)
-    VALUES ('$slug', 'Added Later', '$slug.example.net', true);
-INSERT INTO plans (tenant_id, name, description, price, features, position, public)
-    SELECT id, 'solo', 'One site', '\$3/mo', ARRAY['1 site'], 1, true
-    FROM tenants WHERE slug = '$slug';
-SQL
+my $sql = tenant_sql(slug => $slug, name => 'Added Later',
+    plan => ['solo', 'One site', '$3/mo']);
 my $res = $ua->get("$base/plans/$slug");
 is($res->{status}, 404, 'a tenant not in the database: 404');
 is(system('psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $dsn, '-c', $sql), 0,
@@ -135,7 +108,7 @@ $rc = system("cd '$tree' && env $env scripts/stop.sh >>'$log' 2>&1") >> 8;
 is($rc, 0, 'scripts/stop.sh') or diag(tail_of($log, 20));
 my @left = ours();
 ok(!@left, 'nothing run.sh started is left when stop.sh returns') or diag(join "\n", @left);
-my @open = grep { listening($_) } $http, $pg, $smtp;
+my @open = grep { port_busy($_) } $http, $pg, $smtp;
 ok(!@open, 'its ports are closed') or diag("still listening: @open");
 
 END {
