@@ -153,12 +153,9 @@ ${HYDRA_TENANT_MAILS:+HydraSignupTenantMailsPerHour $HYDRA_TENANT_MAILS}
     # or HYDRA_TENANTS
     HydraSignupTenants ${HYDRA_TENANTS:-*}
     HydraSignupPage On
+    # the figures are for the operator: this httpd listens on 127.0.0.1
+    # only; on a public one guard them (README, "Monitoring")
     HydraSignupMetrics On
-</Location>
-# the figures are for the operator: this httpd listens on 127.0.0.1 only;
-# on a public one, guard them, e.g. Require ip 10.0.0.0/8
-<Location /v1/public/signup/metrics>
-    Require all granted
 </Location>
 CONF
 if [ -f "$STATE/run/httpd.pid" ] && kill -0 "$(cat "$STATE/run/httpd.pid")" 2>/dev/null; then
