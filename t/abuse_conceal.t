@@ -19,7 +19,7 @@ use lib 't/lib';
 use HydraTest qw(dbh reset_db add_tenant post_json get_json check
                  signup_code);
 
-plan tests => 14, have_lwp;
+plan tests => 16, have_lwp;
 
 my $db = dbh();
 reset_db();
@@ -140,3 +140,20 @@ my ($u, $n) = $db->selectrow_array(
             (SELECT count(*) FROM customers WHERE tenant_id = ?)", undef,
     $tid, $tid);
 ok t_cmp($u, $n, 'no slot taken for a concealed answer (used = customers)');
+
+# ---- the concealed id is the address's own, in its own tenant -------------
+# (CONTRACT: derived from tenant and address) two active addresses get two
+# ids, one address in two tenants two ids; each as stable as a pending one's
+{
+    my $other = add_tenant(slug => 'hide2', domain => 'hide2.test',
+                           nodes => [[1000, 0]]);
+    my ($x, $y) = ("ida-$run\@example.com", "idb-$run\@example.com");
+    active($x);
+    active($y);
+    active($x, 'hide2');
+    backdate();
+    my %id = map { $_->[0] => (get_json(signup($_->[1], 'Id Co', $_->[2])) // {})->{customer_id} // '?' }
+        (['x', $x, 'hide'], ['y', $y, 'hide'], ['x2', $x, 'hide2']);
+    check($id{x} ne $id{y}, "two concealed addresses, two ids ($id{x} $id{y})");
+    check($id{x} ne $id{x2}, "one address in two tenants, two ids ($id{x} $id{x2})");
+}
