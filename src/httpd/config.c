@@ -16,6 +16,7 @@
 #include "ap_socache.h"
 
 #include <apr_file_io.h>
+#include <apr_fnmatch.h>
 #include <apr_hash.h>
 #include <apr_strings.h>
 
@@ -213,8 +214,14 @@ static const char *set_tenants(cmd_parms *cmd, void *cfg, const char *arg)
     hs_dir_cfg *c = cfg;
     const char *p;
     if (!c->tenants) {
+        const ap_directive_t *sec =
+            cmd->directive ? cmd->directive->parent : NULL;
         c->tenants = apr_pcalloc(cmd->pool, sizeof(*c->tenants));
         c->tenants->slugs = apr_array_make(cmd->pool, 4, sizeof(const char *));
+        if (cmd->path && sec && !strcasecmp(sec->directive, "<Location") &&
+            sec->args && sec->args[0] != '~' && !apr_fnmatch_test(cmd->path)) {
+            c->tenants->base = cmd->path;
+        }
     }
     if (!strcmp(arg, "*")) {
         c->tenants->all = 1;

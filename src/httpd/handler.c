@@ -53,13 +53,14 @@ static const hs_endpoint route_endpoint[] = {
 
 /* The part of r->uri below the <Location> prefix (r->uri has been
  * normalised by httpd: no "..", no "//"). */
-static const char *subpath(request_rec *r)
+static const char *subpath(request_rec *r, const hs_dir_cfg *cfg)
 {
     core_dir_config *d = ap_get_core_module_config(r->per_dir_config);
-    const char *loc = d ? d->d : NULL;
+    const hs_tenants *t = hs_cfg_tenants(cfg);
+    const char *loc = t && t->base ? t->base : d ? d->d : NULL;
     apr_size_t n;
 
-    if (!loc || d->d_is_fnmatch || d->r) {
+    if (!loc || (!(t && t->base) && (d->d_is_fnmatch || d->r))) {
         /* a regex or wildcard Location: route on the last segments */
         const char *p = strstr(r->uri, "/plans/");
         if (p) {
@@ -117,7 +118,7 @@ int hs_handler(request_rec *r)
         return DECLINED;
     }
     cfg = ap_get_module_config(r->per_dir_config, &hydra_signup_module);
-    sub = subpath(r);
+    sub = subpath(r, cfg);
     if (hs_page_route(sub)) {
         /* the hosted page, its assets and widget.js (src/handle/page.c) */
         hs_metrics_route(r, HS_EP_PAGE);

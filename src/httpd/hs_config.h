@@ -27,6 +27,10 @@ typedef struct {
 typedef struct {
     apr_array_header_t *slugs; /* const char * */
     int all;
+    /* the plain <Location> path it was given in, or NULL (server, vhost,
+     * regex or wildcard section): the handler routes below this path, so
+     * a nested <Location> (e.g. a Require for .../metrics) keeps routing */
+    const char *base;
 } hs_tenants;
 
 /* HydraSignupCodeSecretFile, read at configuration time */
