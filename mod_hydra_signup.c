@@ -8,6 +8,7 @@
 #include "http_config.h"
 #include "http_log.h"
 #include "http_protocol.h"
+#include "http_request.h"
 
 #include <apr_optional.h>
 
@@ -65,6 +66,8 @@ static void hs_register_hooks(apr_pool_t *p)
     ap_hook_check_config(hs_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(hs_post_config, NULL, before_dbd, APR_HOOK_MIDDLE);
     ap_hook_child_init(hs_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_translate_name(hs_translate_name, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_map_to_storage(hs_map_to_storage, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(hs_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_log_transaction(hs_metrics_log_transaction, NULL, NULL,
                             APR_HOOK_MIDDLE);

@@ -14,6 +14,15 @@
 /* The "hydra-signup" content handler: routing relative to <Location>. */
 int hs_handler(request_rec *r);
 
+/* A request the module handles (SetHandler hydra-signup in its
+ * <Location>) maps to no file, so core's directory walk (a stat and an
+ * .htaccess lookup for every component of the path) is skipped, as
+ * mod_proxy does for its URLs. translate_name (which sees the <Location>
+ * configuration) marks such a request and declines; map_to_storage (which
+ * runs on the server's defaults) answers OK for a marked one. */
+int hs_translate_name(request_rec *r);
+int hs_map_to_storage(request_rec *r);
+
 /* GET {location}/plans/{tenant_slug} */
 int hs_plans_handle(request_rec *r, const hs_dir_cfg *cfg, const char *slug);
 /* child_init: the per-process plans cache */

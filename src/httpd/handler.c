@@ -107,6 +107,31 @@ static route match(const char *sub, const char **slug)
     return R_NONE;
 }
 
+/* the note hs_translate_name leaves for hs_map_to_storage */
+#define NOTE_NO_FILE "hydra-signup-no-file"
+
+int hs_translate_name(request_rec *r)
+{
+    core_dir_config *d = ap_get_core_module_config(r->per_dir_config);
+    const char *handler, *err = NULL;
+
+    /* the location walk has run: d is what <Location> sections give; a
+     * handler set in <Directory> or <Files> is not seen here, and such a
+     * request is walked as usual */
+    if (d && d->expr_handler) {
+        handler = ap_expr_str_exec(r, d->expr_handler, &err);
+        if (!err && handler && !strcmp(handler, "hydra-signup")) {
+            apr_table_setn(r->notes, NOTE_NO_FILE, "1");
+        }
+    }
+    return DECLINED;
+}
+
+int hs_map_to_storage(request_rec *r)
+{
+    return apr_table_get(r->notes, NOTE_NO_FILE) ? OK : DECLINED;
+}
+
 int hs_handler(request_rec *r)
 {
     const hs_dir_cfg *cfg;
