@@ -418,11 +418,25 @@ static apr_status_t conn_free(void *res, void *params, apr_pool_t *unused)
     return APR_SUCCESS;
 }
 
-static apr_status_t mc_send(rl_conn *c, const char *buf, apr_size_t len)
+/* Lets the socket wait no later than the deadline. */
+static apr_status_t mc_until(rl_conn *c, apr_time_t deadline)
+{
+    apr_time_t left = deadline - apr_time_now();
+    if (left <= 0) {
+        return APR_TIMEUP;
+    }
+    return apr_socket_timeout_set(c->sock, left);
+}
+
+static apr_status_t mc_send(rl_conn *c, apr_time_t deadline, const char *buf,
+                            apr_size_t len)
 {
     while (len) {
         apr_size_t n = len;
-        apr_status_t rv = apr_socket_send(c->sock, buf, &n);
+        apr_status_t rv = mc_until(c, deadline);
+        if (rv == APR_SUCCESS) {
+            rv = apr_socket_send(c->sock, buf, &n);
+        }
         if (rv != APR_SUCCESS) {
             return rv;
         }
@@ -432,9 +446,8 @@ static apr_status_t mc_send(rl_conn *c, const char *buf, apr_size_t len)
     return APR_SUCCESS;
 }
 
-/* One answer line (without CRLF) into line; the whole answer within
- * RL_MC_TIMEOUT of since. */
-static apr_status_t mc_line(rl_conn *c, apr_time_t since, char *line,
+/* One answer line (without CRLF) into line, before the deadline. */
+static apr_status_t mc_line(rl_conn *c, apr_time_t deadline, char *line,
                             apr_size_t max)
 {
     for (;;) {
@@ -456,8 +469,8 @@ static apr_status_t mc_line(rl_conn *c, apr_time_t since, char *line,
         if (c->len == sizeof(c->buf)) {
             return APR_EGENERAL; /* no answer of ours is this long */
         }
-        if (apr_time_now() - since > RL_MC_TIMEOUT) {
-            return APR_TIMEUP;
+        if ((rv = mc_until(c, deadline)) != APR_SUCCESS) {
+            return rv;
         }
         n = sizeof(c->buf) - c->len;
         rv = apr_socket_recv(c->sock, c->buf + c->len, &n);
@@ -472,13 +485,12 @@ static apr_status_t mc_line(rl_conn *c, apr_time_t since, char *line,
 }
 
 /* Sends cmd, reads one answer line. */
-static apr_status_t mc_ask(rl_conn *c, const char *cmd, char *line,
-                           apr_size_t max)
+static apr_status_t mc_ask(rl_conn *c, apr_time_t deadline, const char *cmd,
+                           char *line, apr_size_t max)
 {
-    apr_time_t since = apr_time_now();
-    apr_status_t rv = mc_send(c, cmd, strlen(cmd));
+    apr_status_t rv = mc_send(c, deadline, cmd, strlen(cmd));
     c->uses++;
-    return rv == APR_SUCCESS ? mc_line(c, since, line, max) : rv;
+    return rv == APR_SUCCESS ? mc_line(c, deadline, line, max) : rv;
 }
 
 /* The key as memcached sees it: printable, no spaces, at most
@@ -503,18 +515,20 @@ static const char *mc_key(apr_pool_t *p, const char *key)
 typedef enum { MC_HIT, MC_RESET } mc_op;
 
 /* The exchange of one hit (incr; add when there is none; incr again when
- * another host added it first) or one reset (delete) on connection c. */
+ * another host added it first) or one reset (delete) on connection c,
+ * all of it within RL_MC_TIMEOUT. */
 static apr_status_t mc_exchange(apr_pool_t *p, rl_conn *c, mc_op op,
                                 const char *key, apr_time_t now, long window,
                                 apr_uint64_t *value)
 {
+    apr_time_t deadline = apr_time_now() + RL_MC_TIMEOUT;
     char line[64], *end;
     apr_status_t rv;
     int round;
 
     if (op == MC_RESET) {
-        rv = mc_ask(c, apr_pstrcat(p, "delete ", key, "\r\n", NULL), line,
-                    sizeof(line));
+        rv = mc_ask(c, deadline, apr_pstrcat(p, "delete ", key, "\r\n", NULL),
+                    line, sizeof(line));
         if (rv == APR_SUCCESS && strcmp(line, "DELETED") &&
             strcmp(line, "NOT_FOUND")) {
             rv = APR_EGENERAL;
@@ -528,8 +542,8 @@ static apr_status_t mc_exchange(apr_pool_t *p, rl_conn *c, mc_op op,
             window <= RL_MC_MAX_REL ? window : (long)apr_time_sec(now) + window;
         char val[24];
 
-        rv = mc_ask(c, apr_pstrcat(p, "incr ", key, " 1\r\n", NULL), line,
-                    sizeof(line));
+        rv = mc_ask(c, deadline, apr_pstrcat(p, "incr ", key, " 1\r\n", NULL),
+                    line, sizeof(line));
         if (rv != APR_SUCCESS) {
             return rv;
         }
@@ -542,7 +556,7 @@ static apr_status_t mc_exchange(apr_pool_t *p, rl_conn *c, mc_op op,
             return APR_EGENERAL;
         }
         apr_snprintf(val, sizeof(val), "%" APR_UINT64_T_FMT, first);
-        rv = mc_ask(c,
+        rv = mc_ask(c, deadline,
                     apr_psprintf(p, "add %s 0 %ld %u\r\n%s\r\n", key, exp,
                                  (unsigned)strlen(val), val),
                     line, sizeof(line));
