@@ -131,7 +131,9 @@ static const char *rl_parse(apr_pool_t *p, const char *arg, rl_spec *spec)
             apr_port_t port = 0;
             if (apr_parse_addr_port(&host, &scope, &port, item, p) !=
                     APR_SUCCESS ||
-                !host || scope) {
+                !host || scope || (item[0] != '[' && strchr(host, ':'))) {
+                /* "h:port" with a port that is not a number comes back as the
+                 * host "h:port"; an IPv6 address goes in brackets */
                 return apr_psprintf(p, "'%s' is not host:port", item);
             }
             a->host = host;
