@@ -26,7 +26,7 @@ use HydraTest qw(reset_db add_tenant json free_port wait_port check
                  start_clients wait_clients tally wait_until);
 
 my $memcached = '/usr/bin/memcached';
-plan tests => 24, sub { have_lwp() && -x $memcached };
+plan tests => 26, sub { have_lwp() && -x $memcached };
 
 my $mods = $ENV{HYDRA_HTTPD_MODULES};
 my $st = $ENV{HYDRA_STATE};
@@ -88,6 +88,7 @@ HydraSignupRateLimit verify 50 60
 <Location /v1/public/signup>
     SetHandler hydra-signup
     HydraSignupTenants acme
+    HydraSignupMetrics On
 </Location>
 EOT
     close $c;
@@ -136,6 +137,12 @@ sub empty {
         'Content-Type' => 'application/json', 'X-Forwarded-For' => $ip,
         Content => '{}');
     return ($res->code, time - $t0);
+}
+# hydra_signup_ratelimit_store_errors_total of one instance
+sub store_errors {
+    my $res = $ua->get("http://127.0.0.1:$_[0]/v1/public/signup/metrics");
+    return $res->decoded_content =~ /^hydra_signup_ratelimit_store_errors_total (\d+)$/m
+        ? $1 : "none ($res->{_rc})";
 }
 sub log_of { my $f = "$dir/$_[0]/error.log"; return -e $f ? `cat $f` : '' }
 
@@ -229,6 +236,7 @@ my @attempts = sort map { count_of($_) } grep { !/^hsrl1:[svp]\|/ } keys %$raw;
 ok t_cmp("@attempts", '7 7', 'two attempt counters (per code, per day), 7 each');
 my @log = grep { /HS01(40[1-9]|41\d)/ } map { log_of($_) } qw(a b c);
 ok t_cmp(scalar @log, 0, 'no store errors logged');
+ok t_cmp(store_errors($ha) . ' ' . store_errors($hb), '0 0', 'no store errors counted');
 
 # ---- a memcached that never answers: fail open, fail closed --------------
 # signup limit 4: six empty signups all reach the body check (422)
@@ -237,6 +245,7 @@ ok t_cmp(join(' ', map { $_->[0] } @r), '422 422 422 422 422 422',
          'memcached silent: request limits let requests through');
 ok t_cmp(scalar(grep { $_->[1] > 10 } @r), 0, 'each answered within 10 s');
 check(wait_until(sub { log_of('d') =~ /HS01405/ }, 10), 'HS01405 logged');
+ok t_cmp(store_errors($hd), 6, 'each request let through is counted in the metric');
 my ($res, $secs) = guess($hd, '198.51.100.11');
 ok t_cmp($res->code . ' ' . ($res->header('Retry-After') // '-'), '503 5',
          'memcached silent: a verify attempt is refused (503, Retry-After)');
