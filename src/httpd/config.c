@@ -13,7 +13,6 @@
 #include "http_core.h"
 #include "http_log.h"
 #include "ap_provider.h"
-#include "ap_socache.h"
 
 #include <apr_file_io.h>
 #include <apr_fnmatch.h>
@@ -629,7 +628,8 @@ const command_rec hs_cmds[] = {
     AP_INIT_TAKE3("HydraSignupRateLimit", set_rate, NULL, ANYWHERE,
                   "signup|verify|plans REQUESTS SECONDS"),
     AP_INIT_TAKE1("HydraSignupRateLimitCache", set_cache, NULL, RSRC_CONF,
-                  "socache provider[:args] for the rate-limit counters"),
+                  "shmcb[:path(bytes)] or memcache:host:port[,host:port...]: "
+                  "where the rate-limit counters live"),
     AP_INIT_ITERATE("HydraSignupCORSOrigins", set_cors, NULL, ANYWHERE,
                     "origins allowed by CORS"),
     AP_INIT_FLAG("HydraSignupPage", ap_set_flag_slot, OFF(page), ANYWHERE,
