@@ -72,7 +72,18 @@ my @bad = (
 my @required = qw(HydraSignupJWTKeyFile HydraSignupCodeSecretFile
                   HydraSignupSpoolDir HydraSignupMailFrom);
 
-plan tests => 2 + @bad + @required;
+# HydraSignupRateLimitCache (server config): the module's own stores, no
+# socache module loaded; the old syntax still passes
+my @cache_good = ('shmcb', 'shmcb:/run/hydra-rl(1048576)',
+                  'memcache:127.0.0.1:11211', 'memcache:127.0.0.1:11211,127.0.0.1');
+my @cache_bad = (
+    ['redis:127.0.0.1:6379', qr/HydraSignupRateLimitCache: 'redis:127.0.0.1:6379': the counters live in shmcb/],
+    ['memcache:', qr/HydraSignupRateLimitCache: 'memcache:' names no server/],
+    ['memcache:127.0.0.1:port', qr/HydraSignupRateLimitCache: '127.0.0.1:port' is not host:port/],
+    ['shmcb:/x(10)', qr/HydraSignupRateLimitCache: 'shmcb:\/x\(10\)': the size in parentheses/],
+);
+
+plan tests => 2 + @bad + @required + @cache_good + @cache_bad;
 
 sub httpd_t { HydraTest::httpd_t(dir => $dir, inside => $_[0]) }
 
@@ -93,4 +104,15 @@ for my $name (@required) {
     ($rc, $out) = httpd_t($body);
     ok $rc != 0 && $out =~ /\Q$name\E is required where HydraSignupTenants is set/
         or print "# [$name] rc=$rc: $out";
+}
+for my $v (@cache_good) {
+    ($rc, $out) = HydraTest::httpd_t(dir => $dir,
+        outside => "HydraSignupRateLimitCache $v");
+    ok $rc == 0 && $out =~ /Syntax OK/ or print "# [$v] rc=$rc: $out";
+}
+for my $case (@cache_bad) {
+    my ($v, $want) = @$case;
+    ($rc, $out) = HydraTest::httpd_t(dir => $dir,
+        outside => "HydraSignupRateLimitCache $v");
+    ok $rc != 0 && $out =~ $want or print "# [$v] rc=$rc: $out";
 }

@@ -13,7 +13,6 @@
 #include "http_core.h"
 #include "http_log.h"
 #include "ap_provider.h"
-#include "ap_socache.h"
 
 #include <apr_file_io.h>
 #include <apr_fnmatch.h>
@@ -24,6 +23,7 @@
 #include "hs_dbgate.h"
 #include "hs_log.h"
 #include "hs_page.h"
+#include "hs_ratelimit.h"
 #include "hs_spool.h"
 
 APLOG_USE_MODULE(hydra_signup);
@@ -466,20 +466,13 @@ static const char *set_cache(cmd_parms *cmd, void *cfg, const char *arg)
     hs_srv_cfg *sc =
         ap_get_module_config(cmd->server->module_config, &hydra_signup_module);
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    const char *sep = strchr(arg, ':'), *name;
     if (err) {
         return err;
     }
-    name = sep ? apr_pstrmemdup(cmd->temp_pool, arg, sep - arg) : arg;
-    if (!*name) {
-        return dir_error(cmd, "'%s' names no provider", arg);
-    }
-    if (!ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name,
-                            AP_SOCACHE_PROVIDER_VERSION)) {
-        return apr_psprintf(cmd->pool,
-                            "%s: unknown socache provider '%s' (load "
-                            "mod_socache_%s before this line)",
-                            cmd->cmd->name, name, name);
+    /* shmcb or memcache:host:port: the module's own counter stores, no
+     * socache module needed (ratelimit.c) */
+    if ((err = hs_ratelimit_check_spec(cmd->temp_pool, arg))) {
+        return dir_error(cmd, "%s", err);
     }
     sc->ratelimit_cache = arg;
     return NULL;
@@ -635,7 +628,8 @@ const command_rec hs_cmds[] = {
     AP_INIT_TAKE3("HydraSignupRateLimit", set_rate, NULL, ANYWHERE,
                   "signup|verify|plans REQUESTS SECONDS"),
     AP_INIT_TAKE1("HydraSignupRateLimitCache", set_cache, NULL, RSRC_CONF,
-                  "socache provider[:args] for the rate-limit counters"),
+                  "shmcb[:path(bytes)] or memcache:host:port[,host:port...]: "
+                  "where the rate-limit counters live"),
     AP_INIT_ITERATE("HydraSignupCORSOrigins", set_cors, NULL, ANYWHERE,
                     "origins allowed by CORS"),
     AP_INIT_FLAG("HydraSignupPage", ap_set_flag_slot, OFF(page), ANYWHERE,

@@ -46,6 +46,7 @@ typedef enum {
     HS_M_RL_MAIL_ADDRESS, /* 429: the address's mail budget is spent */
     HS_M_RL_MAIL_TENANT,  /* 429: the tenant's mail budget is spent */
     HS_M_RL_ATTEMPTS,     /* 429: too many wrong codes */
+    HS_M_RL_STORE_ERRORS, /* the rate-limit counter store failed */
     HS_M_COUNT
 } hs_counter;
 

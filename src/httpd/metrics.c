@@ -80,6 +80,10 @@ static const struct {
                              "kind=\"mail_tenant\"", NULL},
     [HS_M_RL_ATTEMPTS] = {"hydra_signup_ratelimit_refused_total",
                           "kind=\"attempts\"", NULL},
+    [HS_M_RL_STORE_ERRORS] = {"hydra_signup_ratelimit_store_errors_total", "",
+                              "Rate-limit counter store failures (request "
+                              "limits let the request through, verify "
+                              "attempts got 503)."},
 };
 
 typedef struct {
