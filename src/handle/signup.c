@@ -634,6 +634,7 @@ static int place_and_answer(signup *s)
     const char *args[3];
     hs_db_result res;
     hs_db_call call;
+    const char *state;
     int rc, answered;
 
     args[0] = s->ctx[C_TENANT_ID];
@@ -643,7 +644,7 @@ static int place_and_answer(signup *s)
     call.nargs = 3;
     call.args = args;
     call.res = &res;
-    rc = hs_db_commit_with(s->db, &call, "HS503");
+    rc = hs_db_commit_with(s->db, &call, 1, "HS503", &state);
     if (rc == 0) {
         hs_metrics_add(HS_M_PLACED, 1);
         mark(s, P_SLOT); /* the slot and the COMMIT */

@@ -155,6 +155,7 @@ static int activate(request_rec *r, const hs_dir_cfg *cfg, hs_db *db,
     char jti_a[37], jti_r[37];
     hs_db_result res;
     hs_db_call call;
+    const char *state;
     json_object *o;
 
     if (hs_uuid4(jti_a) || hs_uuid4(jti_r)) {
@@ -177,7 +178,7 @@ static int activate(request_rec *r, const hs_dir_cfg *cfg, hs_db *db,
     call.args = args;
     call.res = &res;
     /* the statement and COMMIT in one round trip */
-    if (hs_db_commit_with(db, &call, NULL)) {
+    if (hs_db_commit_with(db, &call, 1, NULL, &state)) {
         return hs_send_retry(r, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
     }
     hs_db_release(db);

@@ -873,36 +873,45 @@ int hs_db_begin_with(hs_db *db, const hs_db_call *calls, int n)
     return -1;
 }
 
-int hs_db_commit_with(hs_db *db, const hs_db_call *call, const char *soft)
+int hs_db_commit_with(hs_db *db, const hs_db_call *calls, int n,
+                      const char *soft, const char **state)
 {
-    pipe_step steps[3];
-    const char *state, *msg;
-    int rv;
+    pipe_step steps[HS_DB_MAX_CALLS + 2];
+    const char *st, *msg;
+    int i, rv, last;
 
-    if (!db->tx) {
+    *state = NULL;
+    if (!db->tx || n < 1 || n > HS_DB_MAX_CALLS) {
         return -1;
     }
+    /* calls[0..n-2], SAVEPOINT, calls[n-1], COMMIT */
     memset(steps, 0, sizeof(steps));
-    steps[0].command = "SAVEPOINT hydra_signup_commit_with";
-    steps[1].label = call->label;
-    steps[1].nargs = call->nargs;
-    steps[1].args = call->args;
-    steps[1].res = call->res;
-    steps[2].command = "COMMIT";
-    rv = pipe_run(db, steps, 3, &state, &msg);
-    if (rv == 3) {
+    for (i = 0; i < n; i++) {
+        pipe_step *p = &steps[i < n - 1 ? i : n];
+        p->label = calls[i].label;
+        p->nargs = calls[i].nargs;
+        p->args = calls[i].args;
+        p->res = calls[i].res;
+    }
+    last = n;
+    steps[n - 1].command = "SAVEPOINT hydra_signup_commit_with";
+    steps[n + 1].command = "COMMIT";
+    rv = pipe_run(db, steps, n + 2, &st, &msg);
+    if (rv == n + 2) {
         db->tx = 0;
         return 0;
     }
-    if (rv == 1 && soft && state && !strcmp(state, soft) &&
+    if (rv == last && soft && st && !strncmp(st, soft, strlen(soft)) &&
         !tx_command(db, "ROLLBACK TO SAVEPOINT hydra_signup_commit_with",
                     "ROLLBACK")) {
+        *state = st;
         return 1; /* the transaction goes on */
     }
     db->tx = 0;
     hs_metrics_add(HS_M_DB_ERRORS, 1);
     db_log(db, APLOG_ERR, HSLOGNO(00211) "%s with COMMIT failed: %s",
-           call->label, msg && *msg ? msg : "no connection");
+           rv >= 0 && steps[rv].label ? steps[rv].label : calls[n - 1].label,
+           msg && *msg ? msg : "no connection");
     if (rv >= 0) {
         (void)tx_command(db, "ROLLBACK", "ROLLBACK");
     }
