@@ -279,6 +279,29 @@ static int commit_and_answer(signup *s, const char *customer_id)
     return answer_committed(s, customer_id);
 }
 
+/* A fresh code for customer into code, and its HMAC (hex) into *mac.
+ * NULL, or what failed. */
+static const char *make_code(signup *s, const char *customer,
+                             char code[HS_CODE_LEN + 1], const char **mac)
+{
+    request_rec *r = s->r;
+    char *msg;
+
+    if (hs_code_generate(code)) {
+        return "the random number generator failed";
+    }
+    msg = apr_pstrcat(r->pool, customer, ":", code, NULL);
+    *mac =
+        hs_hmac_sha256_hex(r->pool, hs_cfg_code_secret(s->cfg)->data,
+                           hs_cfg_code_secret(s->cfg)->len, msg, strlen(msg));
+    OPENSSL_cleanse(msg, strlen(msg));
+    if (!*mac) {
+        OPENSSL_cleanse(code, HS_CODE_LEN + 1);
+        return "HMAC failed";
+    }
+    return NULL;
+}
+
 /* Stores a new code for customer (voiding any old one) and queues its
  * mail. Returns NULL, or "resend" when a code went out too recently, or an
  * error text (logged by the caller). */
@@ -288,18 +311,9 @@ static const char *new_code(signup *s, const char *customer)
     char code[HS_CODE_LEN + 1];
     const char *mac, *args[6], *err;
     hs_db_result res;
-    char *msg;
 
-    if (hs_code_generate(code)) {
-        return "the random number generator failed";
-    }
-    msg = apr_pstrcat(r->pool, customer, ":", code, NULL);
-    mac = hs_hmac_sha256_hex(r->pool, hs_cfg_code_secret(s->cfg)->data,
-                             hs_cfg_code_secret(s->cfg)->len, msg, strlen(msg));
-    OPENSSL_cleanse(msg, strlen(msg));
-    if (!mac) {
-        OPENSSL_cleanse(code, sizeof(code));
-        return "HMAC failed";
+    if ((err = make_code(s, customer, code, &mac))) {
+        return err;
     }
     args[0] = customer;
     args[1] = mac;
@@ -661,7 +675,9 @@ static int place_and_answer(signup *s)
     return commit_and_answer(s, s->customer);
 }
 
-static int new_signup(signup *s)
+/* A new address, the slow way: the customer under the first free label
+ * (clashes looked into one by one), its code, then a slot and COMMIT. */
+static int new_signup_stepwise(signup *s)
 {
     const char *why;
     int rc;
@@ -680,6 +696,88 @@ static int new_signup(signup *s)
         return code_failed(s, why);
     }
     return place_and_answer(s);
+}
+
+/*
+ * A new address in one round trip after the context query: the message is
+ * queued (fsync'd) first, then the customer under the company name's plain
+ * label with its code and mail logs, a slot (under a savepoint) and COMMIT
+ * go together (hs_db_commit_with). When the label or the address clashed
+ * (nothing was inserted; the slot statement then finds no customer:
+ * HS409) the message goes and new_signup_stepwise takes over; when no node
+ * had room (HS503) the customer stands and the slot is looked for again
+ * after a reclaim, as place_and_answer does.
+ */
+static int new_signup(signup *s)
+{
+    request_rec *r = s->r;
+    char id[37], code[HS_CODE_LEN + 1];
+    const char *mac, *err, *state, *ins[11], *place[3];
+    hs_db_result ires, pres;
+    hs_db_call calls[2];
+    int rc, answered;
+
+    if (hs_uuid4(id)) {
+        return unavailable(s);
+    }
+    s->customer = apr_pstrdup(r->pool, id);
+    s->site_url = site_url_for(s, 1);
+    if ((err = make_code(s, s->customer, code, &mac))) {
+        return code_failed(s, err);
+    }
+    err = queue_mail(s, HS_MAIL_VERIFY, code);
+    OPENSSL_cleanse(code, sizeof(code)); /* it lives on in the message */
+    if (err) {
+        return code_failed(s, err);
+    }
+    ins[0] = s->customer;
+    ins[1] = s->ctx[C_TENANT_ID];
+    ins[2] = s->req.company_name;
+    ins[3] = s->req.email;
+    ins[4] = s->req.plan;
+    ins[5] = s->site_url;
+    ins[6] = s->ctx[C_TENANT_ID];
+    ins[7] = s->site_url;
+    ins[8] = mac;
+    ins[9] = apr_ltoa(r->pool, hs_cfg_code_ttl(s->cfg));
+    ins[10] = s->mailbox;
+    place[0] = s->ctx[C_TENANT_ID];
+    place[1] = s->customer;
+    place[2] = hs_cfg_placement(s->cfg) == HS_PLACE_FILL ? "true" : "false";
+    calls[0].label = HS_Q_INSERT_NEW;
+    calls[0].nargs = 11;
+    calls[0].args = ins;
+    calls[0].res = &ires;
+    calls[1].label = HS_Q_PLACE;
+    calls[1].nargs = 3;
+    calls[1].args = place;
+    calls[1].res = &pres;
+    mark(s, P_INSERTED); /* sent with the slot and COMMIT: in "slot" */
+    rc = hs_db_commit_with(s->db, calls, 2, "HS", &state);
+    if (rc == 0) {
+        hs_metrics_add(HS_M_PLACED, 1);
+        mark(s, P_SLOT);
+        return answer_committed(s, s->customer);
+    }
+    if (rc < 0) {
+        hs_metrics_add(HS_M_PLACE_ERROR, 1);
+        return unavailable(s);
+    }
+    if (!strcmp(state, "HS503") && ires.nrows == 1) {
+        rc = need_slot(s, &answered);
+        return answered ? rc : commit_and_answer(s, s->customer);
+    }
+    if (ires.nrows != 0) {
+        /* inserted, yet the slot statement found no customer to place */
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      HSLOGNO(00304) "placing new customer %s failed with "
+                                     "SQLSTATE %s",
+                      s->customer, state);
+        return unavailable(s);
+    }
+    hs_spool_discard(s->msg);
+    s->msg = NULL;
+    return new_signup_stepwise(s);
 }
 
 int hs_signup_handle(request_rec *r, const hs_dir_cfg *cfg)
