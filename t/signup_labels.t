@@ -8,8 +8,10 @@
 #     past the highest number in use;
 #  3. a hand-made row holding the next number: the signup takes the one
 #     after it, and the counter moves past it for good;
-#  4. 260 signups of one name long enough to be cut (80 characters): all
-#     201, distinct, each the expected label, the 201st and later too;
+#  4. 260 signups of one name long enough to be cut (79 characters): all
+#     201, distinct, each the expected label, the 201st and later too; the
+#     counter is keyed by the name's first 53 characters, which the cut
+#     labels keep (back-fill, a second name agreeing on them);
 #  5. a concealed answer's label is taken as a pending signup's is;
 #  6. the statements: the counter's touches no customer row, the label
 #     probe is an index scan.
@@ -23,7 +25,7 @@ use Time::HiRes ();
 use lib 't/lib';
 use HydraTest qw(dbh reset_db add_tenant post_json get_json);
 
-plan tests => 23, have_lwp;
+plan tests => 26, have_lwp;
 
 reset_db();
 my $tenant = add_tenant(slug => 'acme', nodes => [[1000, 0]]);
@@ -74,7 +76,8 @@ taken('acme-corporation-900');
 $db->do("INSERT INTO hydra_signup_decoys (tenant_id, email_lower, site_url)
          VALUES (?, 'decoy\@example.com', ?)", undef, $tenant,
         url('zeta-41'));
-{
+# the migration once more, on the data as it is now
+sub migrate_again {
     open my $fh, '<', 'sql/005_labels.sql' or die "sql/005_labels.sql: $!";
     my $sql = do { local $/; <$fh> };
     $db->begin_work;
@@ -82,6 +85,7 @@ $db->do("INSERT INTO hydra_signup_decoys (tenant_id, email_lower, site_url)
     $db->do($sql);
     $db->commit;
 }
+migrate_again();
 ok t_cmp(counter('acme-corp'), 300, 'back-fill: the highest number in use');
 ok t_cmp(counter('zeta'), 41, 'back-fill: decoys count');
 ok t_cmp(counter('acme-corporation'), 900, 'back-fill: per base');
@@ -126,6 +130,22 @@ my %seen;
 ok t_cmp(scalar(grep { !$seen{$_}++ } @got), $N, 'distinct site_urls');
 ok t_cmp(scalar(grep { !/^https:\/\/[a-z0-9-]{1,63}\.acme\.example\.net\z/ } @got),
          0, 'every label at most 63 characters');
+
+# the name's counter is keyed by its first 53 characters, which its cut
+# labels keep: the back-fill finds all 260, and a name agreeing on those 53
+# characters shares the counter (its labels cannot clash with these)
+migrate_again();
+ok t_cmp(counter(cut($full, 53)), $N, 'back-fill of cut labels: the long name at 260');
+ok t_cmp(signup($long, 'long-again@example.com'), url(long_label($N + 1)),
+         'after it the long name goes on at -261');
+(my $twin = $long) =~ s/Distribution/Distributing/;
+(my $twin_full = lc $twin) =~ s/[^a-z0-9]+/-/g;
+ok t_cmp(join(' ', signup($twin, 'twin1@example.com'),
+              signup($twin, 'twin2@example.com')),
+         join(' ', url(cut($twin_full, 63)),
+              url(cut($twin_full, 63 - length '-262') . '-262')),
+         'a name agreeing on 53 characters: its plain label, then -262 '
+         . '(the shared counter)');
 
 # ---- 5. a concealed answer's label is taken ------------------------------
 ok t_cmp(signup('Hidden Co'), url('hidden-co'), 'a real Hidden Co: plain');
