@@ -21,7 +21,7 @@
 const char *hs_site_label(apr_pool_t *p, const char *company, int n);
 
 /* The key of company's numbered labels (the counter in the table
- * hydra_signup_labels, sql/005_labels.sql): its plain label cut to
+ * hydra_signup_labels, sql/006_labels.sql): its plain label cut to
  * HS_LABEL_BASE_MAX characters, trailing '-' dropped. Every
  * hs_site_label(company, n) with 2 <= n <= 999999999 starts with it, so
  * names whose labels can clash share one counter. */

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Site labels when many customers share a company name: the plain label
 # first, then the next number of the name's counter in
-# hydra_signup_labels (one indexed upsert, sql/005_labels.sql), never a
+# hydra_signup_labels (one indexed upsert, sql/006_labels.sql), never a
 # scan of the tenant's customers and never "no label":
 #  1. the plain label first, while it is free;
 #  2. the counter: -2, -3, ...; the migration's back-fill starts it one
@@ -78,7 +78,7 @@ $db->do("INSERT INTO hydra_signup_decoys (tenant_id, email_lower, site_url)
         url('zeta-41'));
 # the migration once more, on the data as it is now
 sub migrate_again {
-    open my $fh, '<', 'sql/005_labels.sql' or die "sql/005_labels.sql: $!";
+    open my $fh, '<', 'sql/006_labels.sql' or die "sql/006_labels.sql: $!";
     my $sql = do { local $/; <$fh> };
     $db->begin_work;
     $db->do('DROP TABLE hydra_signup_labels');

@@ -150,7 +150,7 @@ static const hs_stmt stmts[] = {
      " WHERE tenant_id = %s::uuid AND site_url = %s"},
 
     /* tenant, base (hs_site_label_base): the next number of the company
-     * name's labels, one index probe (sql/005_labels.sql); the row stays
+     * name's labels, one index probe (sql/006_labels.sql); the row stays
      * locked until COMMIT, a rollback gives the number back */
     {HS_Q_LABEL_BUMP,
      "INSERT INTO hydra_signup_labels AS l (tenant_id, base, n)"

@@ -1,5 +1,5 @@
 -- SPDX-License-Identifier: Apache-2.0
--- 005: the numbered site labels of a company name come from a counter,
+-- 006: the numbered site labels of a company name come from a counter,
 -- one indexed upsert per label, instead of a look at every customer and
 -- decoy of the tenant (issue 11). The module's own table only.
 --
