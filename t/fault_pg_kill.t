@@ -97,7 +97,7 @@ open my $fh, '<', $errlog or die;
 seek $fh, $log_size, 0;
 my $tail = do { local $/; <$fh> };
 close $fh;
-check($tail =~ /HS002\d\d: /, 'numbered log lines for the outage');
+check(scalar($tail =~ /HS002\d\d: /), 'numbered log lines for the outage');
 check($tail !~ /exit signal|Segmentation fault|AddressSanitizer/,
       'no child process crashed');
 # A signup committed whose answer was lost (a 503 for a COMMIT that was

@@ -236,19 +236,15 @@ static const char *queue_mail(signup *s, hs_mail_kind kind, const char *code)
     return NULL;
 }
 
-/* COMMIT, then publish the queued mail; answers 201. */
-static int commit_and_answer(signup *s, const char *customer_id)
+/* After COMMIT: publish the queued mail; answers 201. */
+static int answer_committed(signup *s, const char *customer_id)
 {
     request_rec *r = s->r;
     json_object *o;
     const char *err;
 
-    mark(s, P_SLOT);
-    if (hs_db_end(s->db, 1)) {
-        s->db = NULL; /* already ended */
-        return unavailable(s);
-    }
     mark(s, P_COMMITTED);
+    hs_db_release(s->db); /* the rest needs neither it nor the gate */
     s->db = NULL;
     if (s->msg && (err = hs_spool_publish(s->msg))) {
         /* the signup exists; a new signup request mails a fresh code */
@@ -272,6 +268,17 @@ static int commit_and_answer(signup *s, const char *customer_id)
     return hs_send_json(r, HTTP_CREATED, hs_json_to_string(r->pool, o));
 }
 
+/* COMMIT, then publish the queued mail; answers 201. */
+static int commit_and_answer(signup *s, const char *customer_id)
+{
+    mark(s, P_SLOT);
+    if (hs_db_end(s->db, 1)) {
+        s->db = NULL; /* already ended */
+        return unavailable(s);
+    }
+    return answer_committed(s, customer_id);
+}
+
 /* Stores a new code for customer (voiding any old one) and queues its
  * mail. Returns NULL, or "resend" when a code went out too recently, or an
  * error text (logged by the caller). */
@@ -279,7 +286,7 @@ static const char *new_code(signup *s, const char *customer)
 {
     request_rec *r = s->r;
     char code[HS_CODE_LEN + 1];
-    const char *mac, *args[4], *err;
+    const char *mac, *args[6], *err;
     hs_db_result res;
     char *msg;
 
@@ -298,22 +305,16 @@ static const char *new_code(signup *s, const char *customer)
     args[1] = mac;
     args[2] = apr_ltoa(r->pool, hs_cfg_code_ttl(s->cfg));
     args[3] = apr_ltoa(r->pool, hs_cfg_resend_interval(s->cfg));
-    err = NULL;
-    if (hs_db_select(s->db, HS_Q_UPSERT_CODE, &res, 4, args)) {
+    args[4] = s->ctx[C_TENANT_ID]; /* the mail logs (HS_Q_UPSERT_CODE) */
+    args[5] = s->mailbox;
+    if (hs_db_select(s->db, HS_Q_UPSERT_CODE, &res, 6, args)) {
         err = "database";
     }
     else if (res.nrows == 0) {
         err = "resend";
     }
     else {
-        args[0] = s->ctx[C_TENANT_ID];
-        args[1] = s->mailbox;
-        if (hs_db_exec(s->db, HS_Q_MAIL_LOG, NULL, 2, args)) {
-            err = "database";
-        }
-        else {
-            err = queue_mail(s, HS_MAIL_VERIFY, code);
-        }
+        err = queue_mail(s, HS_MAIL_VERIFY, code);
     }
     /* the code lives on only in the queued message */
     OPENSSL_cleanse(code, sizeof(code));
@@ -492,7 +493,7 @@ static int existing_active(signup *s)
     return commit_and_answer(s, id);
 }
 
-static int need_slot(signup *s, int *answered);
+static int place_and_answer(signup *s);
 
 /* The address has a pending signup: same customer, fresh code, and a slot
  * again if its old one was released. */
@@ -500,7 +501,6 @@ static int existing_pending(signup *s)
 {
     const char *why;
     hs_db_result res;
-    int rc, answered;
     long age = num(s->ctx[C_CODE_AGE], -1);
     long resend = hs_cfg_resend_interval(s->cfg);
 
@@ -524,10 +524,7 @@ static int existing_pending(signup *s)
         return unavailable(s);
     }
     if (hs_db_true(res.rows[0][0])) {
-        rc = need_slot(s, &answered);
-        if (answered) {
-            return rc;
-        }
+        return place_and_answer(s);
     }
     return commit_and_answer(s, s->customer);
 }
@@ -641,10 +638,45 @@ static int need_slot(signup *s, int *answered)
     return rc <= 0 ? no_slot(s, rc) : OK;
 }
 
+/* A slot for s->customer and the COMMIT in one round trip
+ * (hs_db_commit_with), so that the node row is held for the slot statement
+ * and the commit only; then the 201. When no node has room: let unusable
+ * codes' slots go and look again (take_slot), then COMMIT. */
+static int place_and_answer(signup *s)
+{
+    const char *args[3];
+    hs_db_result res;
+    hs_db_call call;
+    int rc, answered;
+
+    args[0] = s->ctx[C_TENANT_ID];
+    args[1] = s->customer;
+    args[2] = hs_cfg_placement(s->cfg) == HS_PLACE_FILL ? "true" : "false";
+    call.label = HS_Q_PLACE;
+    call.nargs = 3;
+    call.args = args;
+    call.res = &res;
+    rc = hs_db_commit_with(s->db, &call, "HS503");
+    if (rc == 0) {
+        hs_metrics_add(HS_M_PLACED, 1);
+        mark(s, P_SLOT); /* the slot and the COMMIT */
+        return answer_committed(s, s->customer);
+    }
+    if (rc < 0) {
+        hs_metrics_add(HS_M_PLACE_ERROR, 1);
+        return unavailable(s);
+    }
+    rc = need_slot(s, &answered);
+    if (answered) {
+        return rc;
+    }
+    return commit_and_answer(s, s->customer);
+}
+
 static int new_signup(signup *s)
 {
     const char *why;
-    int rc, answered;
+    int rc;
 
     rc = insert_customer(s);
     if (rc < 0) {
@@ -659,11 +691,7 @@ static int new_signup(signup *s)
     if ((why = new_code(s, s->customer))) {
         return code_failed(s, why);
     }
-    rc = need_slot(s, &answered);
-    if (answered) {
-        return rc;
-    }
-    return commit_and_answer(s, s->customer);
+    return place_and_answer(s);
 }
 
 int hs_signup_handle(request_rec *r, const hs_dir_cfg *cfg)
@@ -672,7 +700,8 @@ int hs_signup_handle(request_rec *r, const hs_dir_cfg *cfg)
     json_object *body;
     hs_errors *errs;
     hs_db_result res;
-    const char *args[7];
+    hs_db_call calls[2];
+    const char *args[7], *lock_args[2];
     long limit_left;
 
     memset(&s, 0, sizeof(s));
@@ -694,26 +723,29 @@ int hs_signup_handle(request_rec *r, const hs_dir_cfg *cfg)
         return unavailable(&s);
     }
     mark(&s, P_ACQUIRED);
-    if (hs_db_begin(s.db)) {
-        s.db = NULL;
-        return unavailable(&s);
-    }
-    mark(&s, P_BEGUN);
-    /* serialise with other signups to this mailbox (mail budget) */
+    /* BEGIN; serialise with other signups to this mailbox (mail budget);
+     * then read the context - in one round trip */
     s.mailbox = hs_email_mailbox(r->pool, s.req.email);
-    args[0] = s.req.tenant_slug;
-    args[1] = s.mailbox;
-    if (hs_db_select(s.db, HS_Q_ADDRESS_LOCK, NULL, 2, args)) {
-        return unavailable(&s);
-    }
-    mark(&s, P_LOCKED);
+    lock_args[0] = s.req.tenant_slug;
+    lock_args[1] = s.mailbox;
     args[0] = s.req.plan;
     args[1] = args[2] = args[3] = s.mailbox;
     args[4] = s.req.email;
     args[5] = s.req.tenant_slug;
-    if (hs_db_select(s.db, HS_Q_TENANT, &res, 6, args)) {
+    calls[0].label = HS_Q_ADDRESS_LOCK;
+    calls[0].nargs = 2;
+    calls[0].args = lock_args;
+    calls[0].res = NULL;
+    calls[1].label = HS_Q_TENANT;
+    calls[1].nargs = 6;
+    calls[1].args = args;
+    calls[1].res = &res;
+    if (hs_db_begin_with(s.db, calls, 2)) {
+        s.db = NULL;
         return unavailable(&s);
     }
+    mark(&s, P_BEGUN);
+    mark(&s, P_LOCKED);
     mark(&s, P_CONTEXT);
     if (res.nrows == 0 || !hs_db_true(res.rows[0][C_ENABLED])) {
         return fail(&s, HTTP_NOT_FOUND, "Tenant not found", 0);

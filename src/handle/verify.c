@@ -140,6 +140,7 @@ static int finish(request_rec *r, hs_db *db, int commit, int status,
         text = MSG_UNAVAILABLE;
         retry = 5;
     }
+    hs_db_release(db);
     return retry > 0 ? hs_send_retry(r, status, text, retry)
                      : hs_send_detail(r, status, text);
 }
@@ -153,6 +154,7 @@ static int activate(request_rec *r, const hs_dir_cfg *cfg, hs_db *db,
     const char *args[3], *access, *refresh, *hash;
     char jti_a[37], jti_r[37];
     hs_db_result res;
+    hs_db_call call;
     json_object *o;
 
     if (hs_uuid4(jti_a) || hs_uuid4(jti_r)) {
@@ -170,15 +172,19 @@ static int activate(request_rec *r, const hs_dir_cfg *cfg, hs_db *db,
     args[0] = row[V_CUSTOMER];
     args[1] = hash;
     args[2] = apr_ltoa(r->pool, hs_cfg_refresh_ttl(cfg));
-    if (hs_db_select(db, HS_Q_ACTIVATE, &res, 3, args)) {
-        return finish(r, db, 0, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
-    }
-    if (res.nrows != 1) {
-        /* consumed by a concurrent request meanwhile */
-        return finish(r, db, 0, HTTP_BAD_REQUEST, MSG_INVALID, 0);
-    }
-    if (hs_db_end(db, 1)) {
+    call.label = HS_Q_ACTIVATE;
+    call.nargs = 3;
+    call.args = args;
+    call.res = &res;
+    /* the statement and COMMIT in one round trip */
+    if (hs_db_commit_with(db, &call, NULL)) {
         return hs_send_retry(r, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
+    }
+    hs_db_release(db);
+    if (res.nrows != 1) {
+        /* consumed by a concurrent request meanwhile (this attempt is
+         * counted, and nothing else was changed) */
+        return hs_send_detail(r, HTTP_BAD_REQUEST, MSG_INVALID);
     }
     o = hs_json_pool_own(r->pool, json_object_new_object());
     json_object_object_add(o, "access_token", json_object_new_string(access));
@@ -263,6 +269,7 @@ int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
     hs_verify_req req;
     hs_db *db;
     hs_db_result res;
+    hs_db_call call;
     const char *args[2], **row;
     const hs_jwt_key *key;
     unsigned char given[HS_HMAC_LEN], stored[HS_HMAC_LEN];
@@ -290,13 +297,14 @@ int hs_verify_handle(request_rec *r, const hs_dir_cfg *cfg)
     if ((rc = day_cap(r, cfg, &req, &code_key)) != -1) {
         return rc;
     }
-    if (!(db = hs_db_acquire(r)) || hs_db_begin(db)) {
-        return hs_send_retry(r, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
-    }
+    /* BEGIN and count the attempt, in one round trip */
     args[0] = req.tenant_slug;
     args[1] = req.email;
-    if (hs_db_select(db, HS_Q_VERIFY_ATTEMPT, &res, 2, args)) {
-        hs_db_end(db, 0);
+    call.label = HS_Q_VERIFY_ATTEMPT;
+    call.nargs = 2;
+    call.args = args;
+    call.res = &res;
+    if (!(db = hs_db_acquire(r)) || hs_db_begin_with(db, &call, 1)) {
         return hs_send_retry(r, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
     }
     if (res.nrows == 0) {

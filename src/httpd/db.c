@@ -82,9 +82,23 @@ typedef struct {
     "  WHERE nodes.id = freed.node_id AND lk.id = nodes.id"                    \
     "  RETURNING freed.n),"                                                    \
     " pruned AS (DELETE FROM hydra_signup_mail_log"                            \
-    "  WHERE sent_at < now() - interval '1 day')"                              \
+    "  WHERE sent_at < now() - interval '1 day'),"                             \
+    " pruned_counts AS (DELETE FROM hydra_signup_tenant_mails"                 \
+    "  WHERE minute < now() - interval '2 hours')"                             \
     " SELECT (SELECT count(*) FROM del)::text,"                                \
     " (SELECT coalesce(sum(n), 0) FROM upd)::text"
+
+/* A mail sent to a.mailbox of tenant a.tenant (a: a CTE of at most one
+ * row): the per-address log (HydraSignupMailsPerHour) and the tenant's
+ * count of this minute in this session's row (sql/005_placement.sql) */
+#define MAIL_LOGGED                                                            \
+    "ml AS (INSERT INTO hydra_signup_mail_log (tenant_id, email_lower)"        \
+    "  SELECT a.tenant, lower(a.mailbox) FROM a),"                             \
+    " tm AS (INSERT INTO hydra_signup_tenant_mails AS b"                       \
+    "  (tenant_id, minute, backend, n)"                                        \
+    "  SELECT a.tenant, date_trunc('minute', now()), pg_backend_pid(), 1"      \
+    "  FROM a ON CONFLICT (tenant_id, minute, backend)"                        \
+    "  DO UPDATE SET n = b.n + 1)"
 
 static const hs_stmt stmts[] = {
     /* slug -> enabled, then one row per public plan (name NULL: none) */
@@ -120,12 +134,14 @@ static const hs_stmt stmts[] = {
      " (SELECT floor(extract(epoch FROM now() - max(m.sent_at)))::bigint"
      "   FROM hydra_signup_mail_log m"
      "   WHERE m.tenant_id = t.id AND m.email_lower = lower(%s))::text,"
-     /* the tenant's codes in the last hour (HydraSignupTenantMailsPerHour)
-      * and when the oldest of them leaves the hour */
-     " (SELECT count(*)::text || ' ' || coalesce(ceil(extract(epoch FROM"
-     "   min(m.sent_at) + interval '1 hour' - now()))::bigint, 3600)"
-     "   FROM hydra_signup_mail_log m WHERE m.tenant_id = t.id"
-     "   AND m.sent_at > now() - interval '1 hour')"
+     /* the tenant's codes in the last hour (HydraSignupTenantMailsPerHour,
+      * counted per minute: sql/005_placement.sql) and when the oldest
+      * minute of them leaves the hour */
+     " (SELECT coalesce(sum(b.n), 0)::text || ' ' || coalesce(least(3600,"
+     "   ceil(extract(epoch FROM min(b.minute) + interval '61 minutes'"
+     "   - now())))::bigint, 3600)"
+     "   FROM hydra_signup_tenant_mails b WHERE b.tenant_id = t.id"
+     "   AND b.minute > now() - interval '61 minutes')"
      " FROM tenants t"
      " LEFT JOIN customers c ON c.tenant_id = t.id AND lower(c.email) = "
      "lower(%s)"
@@ -167,15 +183,22 @@ static const hs_stmt stmts[] = {
     {HS_Q_CUSTOMER_SLOT, "SELECT (node_id IS NULL)::text FROM customers"
                          " WHERE id = %s::uuid FOR UPDATE"},
 
+    /* tenant, customer, fill: one slot (sql/005_placement.sql), or
+     * SQLSTATE HS503 when no node has room; sent with the COMMIT */
+    {HS_Q_PLACE, "SELECT hydra_signup_take_slot(%s::uuid, %s::uuid,"
+                 " %s::boolean)"},
+
     {HS_Q_TAKE_SLOT_SPREAD, TAKE_SLOT("used::float8 / capacity, id")},
     {HS_Q_TAKE_SLOT_FILL,
      TAKE_SLOT("used::float8 / capacity DESC, hostname, id")},
 
-    /* customer, hmac, ttl, resend: a fresh code voids the old one, unless
-     * the old one was sent less than the resend interval ago (no row) */
+    /* customer, hmac, ttl, resend, tenant, mailbox: a fresh code voids the
+     * old one, unless the old one was sent less than the resend interval
+     * ago (no row); a code sent is logged (MAIL_LOGGED) */
     {HS_Q_UPSERT_CODE,
-     "INSERT INTO hydra_signup_codes (customer_id, code_hmac, expires_at,"
-     " attempts, sent_at, void, consumed_at)"
+     "WITH k AS (INSERT INTO hydra_signup_codes"
+     " (customer_id, code_hmac, expires_at, attempts, sent_at, void,"
+     " consumed_at)"
      " VALUES (%s::uuid, %s, now() + %s::int * interval '1 second', 0, now(),"
      " false, NULL)"
      " ON CONFLICT (customer_id) DO UPDATE SET code_hmac = EXCLUDED.code_hmac,"
@@ -183,11 +206,13 @@ static const hs_stmt stmts[] = {
      " void = false, consumed_at = NULL"
      " WHERE hydra_signup_codes.sent_at <= now() - %s::int * interval '1 "
      "second'"
-     " RETURNING customer_id::text"},
+     " RETURNING customer_id),"
+     " a AS (SELECT %s::uuid AS tenant, %s::text AS mailbox FROM k),"
+     " " MAIL_LOGGED " SELECT customer_id::text FROM k"},
 
-    /* tenant, mailbox (hs_email_mailbox) */
-    {HS_Q_MAIL_LOG, "INSERT INTO hydra_signup_mail_log (tenant_id, email_lower)"
-                    " VALUES (%s::uuid, lower(%s))"},
+    /* tenant, mailbox (hs_email_mailbox): a mail sent without a code */
+    {HS_Q_MAIL_LOG, "WITH a AS (SELECT %s::uuid AS tenant, %s::text AS mailbox)"
+                    ", " MAIL_LOGGED " SELECT 1"},
 
     /* tenant: the slots of the tenant's pending signups whose code can no
      * longer be used (expired or void) go back to their nodes; the rows
@@ -274,7 +299,6 @@ static const hs_stmt stmts[] = {
 };
 
 static APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) * dbd_prepare;
-static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) * dbd_acquire;
 static APR_OPTIONAL_FN_TYPE(ap_dbd_open) * dbd_open;
 static APR_OPTIONAL_FN_TYPE(ap_dbd_close) * dbd_close;
 
@@ -286,7 +310,8 @@ struct hs_db {
     server_rec *s;
     apr_pool_t *pool; /* r->pool, or the caller's */
     ap_dbd_t *dbd;
-    int tx; /* inside BEGIN ... COMMIT/ROLLBACK */
+    int tx;          /* inside BEGIN ... COMMIT/ROLLBACK */
+    hs_dbgate *gate; /* the place r holds at the gate, or NULL */
 };
 
 /* Logs for a request, or for the server outside one. */
@@ -310,10 +335,9 @@ static void db_log(const hs_db *db, int level, const char *fmt, ...)
 int hs_db_init_functions(void)
 {
     dbd_prepare = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
-    dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
     dbd_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
     dbd_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
-    return dbd_prepare && dbd_acquire && dbd_open && dbd_close ? 0 : -1;
+    return dbd_prepare && dbd_open && dbd_close ? 0 : -1;
 }
 
 /* Registered with the main server, whose statements virtual hosts share;
@@ -411,6 +435,26 @@ static int recovered(hs_db *db)
     return ensure_prepared(db) == 0;
 }
 
+static apr_status_t db_give_back(void *data)
+{
+    hs_db_close(data);
+    return APR_SUCCESS;
+}
+
+void hs_db_release(hs_db *db)
+{
+    if (!db || !db->r) {
+        return;
+    }
+    if (db->dbd) {
+        apr_pool_cleanup_run(db->pool, db, db_give_back);
+    }
+    if (db->gate) {
+        hs_dbgate_leave(db->gate, db->r);
+        db->gate = NULL;
+    }
+}
+
 hs_db *hs_db_acquire(request_rec *r)
 {
     hs_db *db = apr_pcalloc(r->pool, sizeof(*db));
@@ -421,14 +465,24 @@ hs_db *hs_db_acquire(request_rec *r)
     db->pool = r->pool;
     /* a place at the gate first (bounded wait), so that the pool's acquire
      * below, which has no time-out, finds a connection */
-    if (hs_srv_db_gate(sc) && hs_dbgate_enter(hs_srv_db_gate(sc), r)) {
-        return NULL;
+    if (hs_srv_db_gate(sc)) {
+        if (hs_dbgate_enter(hs_srv_db_gate(sc), r)) {
+            return NULL;
+        }
+        db->gate = hs_srv_db_gate(sc);
     }
-    db->dbd = dbd_acquire(r);
+    /* taken from mod_dbd's pool for this request, and given back by
+     * hs_db_release (once the request's work is committed) or else when
+     * r->pool is cleaned up */
+    db->dbd = dbd_open(r->pool, r->server);
     if (!db->dbd) {
         /* mod_dbd drops a dead pooled connection; a second try opens a
          * fresh one once the database is back */
-        db->dbd = dbd_acquire(r);
+        db->dbd = dbd_open(r->pool, r->server);
+    }
+    if (db->dbd) {
+        apr_pool_cleanup_register(r->pool, db, db_give_back,
+                                  apr_pool_cleanup_null);
     }
     if (!db->dbd) {
         hs_metrics_add(HS_M_DB_ERRORS, 1);
@@ -651,4 +705,196 @@ int hs_db_end(hs_db *db, int commit)
         return -1;
     }
     return 0;
+}
+
+/* ---- several commands in one round trip (libpq pipeline mode) ---------- */
+
+typedef struct {
+    const char *label;   /* a prepared statement, or NULL for: */
+    const char *command; /* a plain command (BEGIN, SAVEPOINT, COMMIT) */
+    int nargs;
+    const char *const *args;
+    hs_db_result *res; /* a statement's rows, or NULL */
+} pipe_step;
+
+/* Copies a tuples result into res (NULL and "" become NULL, as
+ * run_select does). */
+static void pipe_rows(hs_db *db, PGresult *pr, hs_db_result *res)
+{
+    int nrows = PQntuples(pr), ncols = PQnfields(pr), i, j;
+    const char ***rows = apr_pcalloc(db->pool, sizeof(*rows) * (nrows + 1));
+    for (i = 0; i < nrows; i++) {
+        rows[i] = apr_pcalloc(db->pool, sizeof(char *) * (ncols + 1));
+        for (j = 0; j < ncols; j++) {
+            const char *v = PQgetisnull(pr, i, j) ? NULL : PQgetvalue(pr, i, j);
+            rows[i][j] = v && *v ? apr_pstrdup(db->pool, v) : NULL;
+        }
+    }
+    res->nrows = nrows;
+    res->ncols = ncols;
+    res->rows = rows;
+}
+
+/* Is tag the command tag of command ("COMMIT" of "COMMIT", "SAVEPOINT" of
+ * "SAVEPOINT name")? */
+static int command_tag_is(const char *command, const char *tag)
+{
+    size_t len = strcspn(command, " ");
+    return tag && strlen(tag) == len && !strncmp(command, tag, len);
+}
+
+/*
+ * Sends steps in one pipeline and reads every answer. Returns n when every
+ * step succeeded, the index of the first that failed (its SQLSTATE in
+ * *state, its message in *msg; the steps after it were not run), or -1
+ * when the connection failed. A failed step leaves an open transaction
+ * aborted.
+ */
+static int pipe_run(hs_db *db, pipe_step *steps, int n, const char **state,
+                    const char **msg)
+{
+    PGconn *conn = pgconn(db);
+    PGresult *pr;
+    int i, sent = 1, failed = n;
+
+    *state = *msg = NULL;
+    if (!conn || PQstatus(conn) != CONNECTION_OK ||
+        !PQenterPipelineMode(conn)) {
+        return -1;
+    }
+    for (i = 0; i < n && sent; i++) {
+        sent = steps[i].label
+                   ? PQsendQueryPrepared(conn, steps[i].label, steps[i].nargs,
+                                         steps[i].args, NULL, NULL, 0)
+                   : PQsendQueryParams(conn, steps[i].command, 0, NULL, NULL,
+                                       NULL, NULL, 0);
+    }
+    sent = sent && PQpipelineSync(conn);
+    for (i = 0; sent && i < n; i++) {
+        /* a step's results end with NULL */
+        while ((pr = PQgetResult(conn))) {
+            ExecStatusType st = PQresultStatus(pr);
+            /* an error; or a COMMIT that answered ROLLBACK */
+            int bad = (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) ||
+                      (steps[i].command &&
+                       !command_tag_is(steps[i].command, PQcmdStatus(pr)));
+            if (bad && failed == n) {
+                const char *sqlstate = PQresultErrorField(pr, PG_DIAG_SQLSTATE);
+                failed = i;
+                *state = sqlstate ? apr_pstrdup(db->pool, sqlstate) : NULL;
+                *msg = apr_pstrdup(db->pool, PQresultErrorMessage(pr));
+            }
+            else if (!bad && st == PGRES_TUPLES_OK && steps[i].res) {
+                pipe_rows(db, pr, steps[i].res);
+            }
+            PQclear(pr);
+        }
+        if (PQstatus(conn) != CONNECTION_OK) {
+            sent = 0;
+        }
+    }
+    /* the sync point, then out of pipeline mode */
+    while (sent && (pr = PQgetResult(conn))) {
+        int sync = PQresultStatus(pr) == PGRES_PIPELINE_SYNC;
+        PQclear(pr);
+        if (sync) {
+            break;
+        }
+    }
+    if (!sent || !PQexitPipelineMode(conn)) {
+        /* the connection broke: libpq (recovered) or mod_dbd
+         * re-establishes it. One that still answers but is stuck in
+         * pipeline mode would fail every later request: start it anew. */
+        *msg = apr_pstrdup(db->pool, PQerrorMessage(conn));
+        if (PQstatus(conn) == CONNECTION_OK &&
+            PQpipelineStatus(conn) != PQ_PIPELINE_OFF) {
+            PQreset(conn);
+        }
+        return -1;
+    }
+    return failed;
+}
+
+int hs_db_begin_with(hs_db *db, const hs_db_call *calls, int n)
+{
+    pipe_step steps[1 + HS_DB_MAX_CALLS];
+    PGconn *conn = pgconn(db);
+    const char *state, *msg;
+    int i, rv, tries;
+
+    if (n > HS_DB_MAX_CALLS) {
+        return -1;
+    }
+    db->tx = 0;
+    if (conn && PQstatus(conn) == CONNECTION_OK &&
+        PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        (void)tx_command(db, "ROLLBACK", "ROLLBACK");
+    }
+    memset(steps, 0, sizeof(steps));
+    steps[0].command = "BEGIN";
+    for (i = 0; i < n; i++) {
+        steps[i + 1].label = calls[i].label;
+        steps[i + 1].nargs = calls[i].nargs;
+        steps[i + 1].args = calls[i].args;
+        steps[i + 1].res = calls[i].res;
+    }
+    for (tries = 0; tries < 2; tries++) {
+        rv = pipe_run(db, steps, n + 1, &state, &msg);
+        if (rv == n + 1) {
+            db->tx = 1;
+            return 0;
+        }
+        /* a connection the server closed (a restart): libpq gets it
+         * back and the whole goes again, as hs_db_begin does */
+        if (!recovered(db)) {
+            break;
+        }
+    }
+    hs_metrics_add(HS_M_DB_ERRORS, 1);
+    db_log(db, APLOG_ERR,
+           HSLOGNO(00210) "BEGIN with %d statement(s): %s failed: %s", n,
+           rv > 0    ? steps[rv].label
+           : rv == 0 ? "BEGIN"
+                     : "the connection",
+           msg && *msg ? msg : "no connection");
+    if (rv >= 0) {
+        (void)tx_command(db, "ROLLBACK", "ROLLBACK");
+    }
+    return -1;
+}
+
+int hs_db_commit_with(hs_db *db, const hs_db_call *call, const char *soft)
+{
+    pipe_step steps[3];
+    const char *state, *msg;
+    int rv;
+
+    if (!db->tx) {
+        return -1;
+    }
+    memset(steps, 0, sizeof(steps));
+    steps[0].command = "SAVEPOINT hydra_signup_commit_with";
+    steps[1].label = call->label;
+    steps[1].nargs = call->nargs;
+    steps[1].args = call->args;
+    steps[1].res = call->res;
+    steps[2].command = "COMMIT";
+    rv = pipe_run(db, steps, 3, &state, &msg);
+    if (rv == 3) {
+        db->tx = 0;
+        return 0;
+    }
+    if (rv == 1 && soft && state && !strcmp(state, soft) &&
+        !tx_command(db, "ROLLBACK TO SAVEPOINT hydra_signup_commit_with",
+                    "ROLLBACK")) {
+        return 1; /* the transaction goes on */
+    }
+    db->tx = 0;
+    hs_metrics_add(HS_M_DB_ERRORS, 1);
+    db_log(db, APLOG_ERR, HSLOGNO(00211) "%s with COMMIT failed: %s",
+           call->label, msg && *msg ? msg : "no connection");
+    if (rv >= 0) {
+        (void)tx_command(db, "ROLLBACK", "ROLLBACK");
+    }
+    return -1;
 }

@@ -98,3 +98,10 @@ int hs_dbgate_enter(hs_dbgate *g, request_rec *r)
     apr_pool_cleanup_register(r->pool, g, leave, apr_pool_cleanup_null);
     return 0;
 }
+
+void hs_dbgate_leave(hs_dbgate *g, request_rec *r)
+{
+    if (g->mutex) {
+        apr_pool_cleanup_run(r->pool, g, leave);
+    }
+}

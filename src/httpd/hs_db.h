@@ -21,6 +21,7 @@
 #define HS_Q_CUSTOMER_BY_EMAIL "hydra_signup_customer_by_email"
 #define HS_Q_SITE_TAKEN "hydra_signup_site_taken"
 #define HS_Q_LABEL_BUMP "hydra_signup_label_bump"
+#define HS_Q_PLACE "hydra_signup_place"
 #define HS_Q_TAKE_SLOT_SPREAD "hydra_signup_take_slot_spread"
 #define HS_Q_TAKE_SLOT_FILL "hydra_signup_take_slot_fill"
 #define HS_Q_INSERT_CUSTOMER "hydra_signup_insert_customer"
@@ -59,6 +60,12 @@ typedef struct hs_db hs_db;
  * restarted) gets them prepared again, so recovery needs no httpd restart.
  */
 hs_db *hs_db_acquire(request_rec *r);
+
+/* Gives a request's connection (rolled back if a transaction is open) and
+ * its place at the gate back now, so that the rest of the request (mail,
+ * answer) holds neither; db is not to be used after. Without it both go
+ * back when r->pool is cleaned up. */
+void hs_db_release(hs_db *db);
 
 /*
  * Outside a request (the reaper): a connection of server s's pool, or NULL
@@ -100,5 +107,31 @@ int hs_db_begin(hs_db *db);
 /* COMMIT when commit is true, else ROLLBACK. Returns 0 when committed or
  * rolled back as asked, -1 when COMMIT failed (the work is rolled back). */
 int hs_db_end(hs_db *db, int commit);
+
+/* A prepared statement to run with others in one round trip. */
+typedef struct {
+    const char *label;
+    int nargs;
+    const char **args;
+    hs_db_result *res; /* its rows, or NULL */
+} hs_db_call;
+
+#define HS_DB_MAX_CALLS 4
+
+/* BEGIN and then calls[0..n-1] (n <= HS_DB_MAX_CALLS), in one round trip
+ * (libpq pipeline mode): a statement runs after the one before it has
+ * finished, with its own snapshot, as if each were sent alone. 0 with
+ * every res filled, or -1 after logging (no transaction is open then). A
+ * lost connection is re-established and the whole tried once more. */
+int hs_db_begin_with(hs_db *db, const hs_db_call *calls, int n);
+
+/*
+ * Inside a transaction: call under a savepoint, then COMMIT, in one round
+ * trip, so that row locks the statement takes are held for it and the
+ * commit only. 0: committed, call->res filled. 1: the statement failed
+ * with SQLSTATE soft (not NULL), nothing of it remains and the transaction
+ * goes on. -1: an error, logged; the transaction is rolled back and over.
+ */
+int hs_db_commit_with(hs_db *db, const hs_db_call *call, const char *soft);
 
 #endif /* HS_DB_H */

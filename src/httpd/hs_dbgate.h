@@ -26,4 +26,8 @@ apr_status_t hs_dbgate_child_init(hs_dbgate *g, apr_pool_t *p);
  * none came free within the wait (logged, at most once a second). */
 int hs_dbgate_enter(hs_dbgate *g, request_rec *r);
 
+/* Gives r's place back now, before r->pool is cleaned up (nothing when r
+ * holds none). */
+void hs_dbgate_leave(hs_dbgate *g, request_rec *r);
+
 #endif /* HS_DBGATE_H */

@@ -32,6 +32,7 @@ sub reset_db {
     my $db = dbh();
     $db->do("DELETE FROM customers");
     $db->do("DELETE FROM hydra_signup_mail_log");
+    $db->do("DELETE FROM hydra_signup_tenant_mails");
     $db->do("DELETE FROM hydra_signup_decoys");
     $db->do("DELETE FROM hydra_signup_labels");
     $db->do("DELETE FROM tenants WHERE slug <> 'demo'");
@@ -467,6 +468,8 @@ sub state_snapshot {
                 consumed_at FROM hydra_signup_codes ORDER BY customer_id",
         "SELECT id, used, capacity FROM nodes ORDER BY id",
         "SELECT tenant_id, email_lower, sent_at FROM hydra_signup_mail_log
+         ORDER BY 1, 2, 3",
+        "SELECT tenant_id, minute, backend, n FROM hydra_signup_tenant_mails
          ORDER BY 1, 2, 3",
         "SELECT count(*) FROM hydra_signup_refresh_tokens",
         "SELECT count(*) FROM tenants",
