@@ -74,3 +74,17 @@ const char *hs_site_label(apr_pool_t *p, const char *company, int n)
     base[len] = '\0';
     return apr_pstrcat(p, base, suffix, NULL);
 }
+
+const char *hs_site_label_base(apr_pool_t *p, const char *company)
+{
+    const char *label = hs_site_label(p, company, 1);
+    size_t len = strlen(label);
+
+    if (len > HS_LABEL_BASE_MAX) {
+        len = HS_LABEL_BASE_MAX;
+    }
+    while (len > 1 && label[len - 1] == '-') {
+        len--;
+    }
+    return apr_pstrmemdup(p, label, len);
+}

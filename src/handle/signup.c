@@ -355,23 +355,29 @@ static const char *site_url_for(signup *s, int n)
                        s->ctx[C_DOMAIN], NULL);
 }
 
-/* After the plain label is taken: the suffix to try next (one past the
- * highest in use), or 2 when that cannot be told. */
-static int label_hint(signup *s)
+/* After the plain label is taken: the next number of the company name's
+ * labels, from its counter (one index probe, never a look at the tenant's
+ * customers); -1 on error. */
+static int label_next(signup *s)
 {
-    const char *base = hs_site_label(s->r->pool, s->req.company_name, 1);
-    const char *prefix = apr_pstrcat(s->r->pool, "https://", base, "-", NULL);
-    const char *suffix = apr_pstrcat(s->r->pool, ".", s->ctx[C_DOMAIN], NULL);
-    const char *args[3] = {prefix, suffix, s->ctx[C_TENANT_ID]};
+    const char *args[2] = {s->ctx[C_TENANT_ID],
+                           hs_site_label_base(s->r->pool, s->req.company_name)};
     hs_db_result res;
-    long n;
+    apr_int64_t n;
 
-    if (hs_db_select(s->db, HS_Q_LABEL_NEXT, &res, 3, args) || res.nrows != 1 ||
-        !res.rows[0][0]) {
-        return 2;
+    if (hs_db_select(s->db, HS_Q_LABEL_BUMP, &res, 2, args)) {
+        return -1;
     }
-    n = (long)apr_atoi64(res.rows[0][0]);
-    return n >= 2 && n < 1000000000 ? (int)n : 2;
+    n = res.nrows == 1 && res.rows[0][0] ? apr_atoi64(res.rows[0][0]) : 0;
+    if (n < 2 || n > 999999999) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, s->r,
+                      HSLOGNO(01301) "the site label counter of %s in tenant "
+                                     "%s is out of range (%" APR_INT64_T_FMT
+                                     "): signup refused",
+                      args[1], s->req.tenant_slug, n);
+        return -1;
+    }
+    return (int)n;
 }
 
 /* The site_url a new signup with this company name would get now (the
@@ -392,7 +398,11 @@ static const char *first_free_site_url(signup *s)
         if (res.nrows == 0) {
             return args[1];
         }
-        n = n == 1 ? label_hint(s) : n + 1;
+        /* taken: a real signup would take the next number (a clash with a
+         * row made by hand steps on) */
+        if ((n = label_next(s)) < 0) {
+            return NULL;
+        }
     }
     return NULL;
 }
@@ -573,8 +583,11 @@ static int insert_customer(signup *s)
         if (res.nrows > 0) {
             return 1;
         }
-        /* the label: jump past the highest in use, then step (races) */
-        n = n == 1 ? label_hint(s) : n + 1;
+        /* the label: the name's next number (again after a clash with a
+         * row made by hand: the counter moves past it) */
+        if ((n = label_next(s)) < 0) {
+            return -1;
+        }
     }
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                   HSLOGNO(00302) "no free site label for a company name "

@@ -183,23 +183,13 @@ static const hs_stmt stmts[] = {
      " UNION ALL SELECT 1 FROM hydra_signup_decoys"
      " WHERE tenant_id = %s::uuid AND site_url = %s"},
 
-    /* prefix "https://<label>-", suffix ".<site_domain>", tenant: the
-     * suffix after the highest numbered label in use (by a customer or a
-     * decoy), so that the 300th
-     * "Acme" goes straight to acme-300 instead of probing every one */
-    {HS_Q_LABEL_NEXT,
-     "WITH a AS (SELECT %s::text AS prefix, %s::text AS suffix,"
-     "  %s::uuid AS tenant),"
-     " u AS (SELECT c.site_url FROM customers c, a"
-     "  WHERE c.tenant_id = a.tenant UNION ALL"
-     "  SELECT d.site_url FROM hydra_signup_decoys d, a"
-     "  WHERE d.tenant_id = a.tenant)"
-     "SELECT (coalesce(max(mid::int), 1) + 1)::text FROM ("
-     " SELECT substr(u.site_url, length(a.prefix) + 1,"
-     "  length(u.site_url) - length(a.prefix) - length(a.suffix)) AS mid"
-     " FROM u, a WHERE starts_with(u.site_url, a.prefix)"
-     "  AND right(u.site_url, length(a.suffix)) = a.suffix) x"
-     " WHERE mid ~ '^[0-9]{1,9}$'"},
+    /* tenant, base (hs_site_label_base): the next number of the company
+     * name's labels, one index probe (sql/006_labels.sql); the row stays
+     * locked until COMMIT, a rollback gives the number back */
+    {HS_Q_LABEL_BUMP,
+     "INSERT INTO hydra_signup_labels AS l (tenant_id, base, n)"
+     " VALUES (%s::uuid, %s, 2) ON CONFLICT (tenant_id, base)"
+     " DO UPDATE SET n = l.n + 1 RETURNING n::text"},
 
     /* tenant, email: is the address taken (after an insert conflict)? */
     {HS_Q_CUSTOMER_BY_EMAIL,

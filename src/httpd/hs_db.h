@@ -20,7 +20,7 @@
 #define HS_Q_PLAN_OK "hydra_signup_plan_ok"
 #define HS_Q_CUSTOMER_BY_EMAIL "hydra_signup_customer_by_email"
 #define HS_Q_SITE_TAKEN "hydra_signup_site_taken"
-#define HS_Q_LABEL_NEXT "hydra_signup_label_next"
+#define HS_Q_LABEL_BUMP "hydra_signup_label_bump"
 #define HS_Q_PLACE "hydra_signup_place"
 #define HS_Q_INSERT_NEW "hydra_signup_insert_new"
 #define HS_Q_TAKE_SLOT_SPREAD "hydra_signup_take_slot_spread"

@@ -34,6 +34,7 @@ sub reset_db {
     $db->do("DELETE FROM hydra_signup_mail_log");
     $db->do("DELETE FROM hydra_signup_tenant_mails");
     $db->do("DELETE FROM hydra_signup_decoys");
+    $db->do("DELETE FROM hydra_signup_labels");
     $db->do("DELETE FROM tenants WHERE slug <> 'demo'");
     $db->do("UPDATE nodes SET used = 0");
     for my $d (qw(new tmp cur)) {
@@ -455,7 +456,8 @@ sub signup_post {
 }
 
 # Everything a signup may write, as one comparable string: customers,
-# codes, node counters, the mail log, refresh tokens and the spool.
+# codes, node counters, the mail log, refresh tokens, decoys, site label
+# counters and the spool.
 sub state_snapshot {
     my $db = dbh();
     my @parts;
@@ -472,7 +474,8 @@ sub state_snapshot {
         "SELECT count(*) FROM hydra_signup_refresh_tokens",
         "SELECT count(*) FROM tenants",
         "SELECT tenant_id, email_lower, site_url, sent_at
-         FROM hydra_signup_decoys ORDER BY 1, 2") {
+         FROM hydra_signup_decoys ORDER BY 1, 2",
+        "SELECT tenant_id, base, n FROM hydra_signup_labels ORDER BY 1, 2") {
         my $rows = $db->selectall_arrayref($q);
         push @parts, join "\n", map { join '|', map { $_ // '\N' } @$_ } @$rows;
     }

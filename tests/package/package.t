@@ -314,8 +314,11 @@ sub body {
     must($pg_port, 'a private PostgreSQL', tail_of($log, 20));
     my $dsn = "host=127.0.0.1 port=$pg_port dbname=hydra user=hydra password=hydra";
     local $ENV{PSQL} = $ENV{HYDRA_PG_BIN} ? "$ENV{HYDRA_PG_BIN}/psql" : 'psql';
+    # every numbered migration of the tree is installed and applied
+    my @want = map { s{.*/}{}r } glob "$SRC/sql/[0-9][0-9][0-9]_*.sql";
     my $mig = capture('/usr/share/hydra-signup/hydra-signup-migrate', $dsn);
-    must($? == 0 && $mig =~ /applied 001_schema\.sql/, 'the packaged migrate script applies the migrations',
+    must($? == 0 && @want && !grep({ $mig !~ /applied \Q$_\E/ } @want),
+        'the packaged migrate script applies every migration (' . join(' ', @want) . ')',
         $mig, tail_of($log, 10));
     $mig = capture('/usr/share/hydra-signup/hydra-signup-migrate', $dsn);
     like($mig, qr/schema up to date/, 'run again, it changes nothing');
