@@ -19,10 +19,16 @@
 #   HYDRA_RATE_SIGNUP, HYDRA_RATE_VERIFY, HYDRA_RATE_PLANS
 #                    "REQUESTS SECONDS" per client (default: the module's)
 #   HYDRA_TENANT_MAILS codes per tenant per hour (default: the module's 1000)
+#   HYDRA_DB_PER_CHILD database connections per child process, DBDMax and
+#                    HydraSignupDBConnections (default 2: 8 for the host)
 # scripts/stop.sh ends it all.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
+DB_PER_CHILD=${HYDRA_DB_PER_CHILD:-2}
+case $DB_PER_CHILD in
+    '' | *[!0-9]* | 0) echo "HYDRA_DB_PER_CHILD: not a positive number: $DB_PER_CHILD" >&2; exit 2 ;;
+esac
 # shellcheck source=lib/common.sh
 . "$SRC/scripts/lib/common.sh"
 # shellcheck source=lib/pg.sh
@@ -121,9 +127,10 @@ LoadModule authz_core_module $MODS/mod_authz_core.so
 LoadModule dbd_module $MODS/mod_dbd.so
 LoadModule socache_shmcb_module $MODS/mod_socache_shmcb.so
 LoadModule hydra_signup_module $SRC/mod_hydra_signup.so
-# the recommended production shape (README, "Connection budget"): at most
-# ServerLimit x DBDMax = 4 x 8 = 32 PostgreSQL sessions for this host,
-# whatever the load; a request waits at most 3 s for a connection, then 503
+# the recommended production shape (README, "Sizing a host"): at most
+# ServerLimit x DBDMax = 4 x $DB_PER_CHILD PostgreSQL sessions for this host,
+# whatever the load, each in one transaction at most; a request waits in
+# httpd (in the order it came) at most 3 s for one, then 503
 ServerLimit 4
 StartServers 2
 ThreadsPerChild 25
@@ -132,10 +139,10 @@ DBDriver pgsql
 DBDParams "$(hs_pg_dsn "$PG_PORT") connect_timeout=5 options='-c statement_timeout=5000 -c lock_timeout=2000'"
 DBDPersist On
 DBDMin 0
-DBDKeep 8
-DBDMax 8
+DBDKeep $DB_PER_CHILD
+DBDMax $DB_PER_CHILD
 DBDExptime 60
-HydraSignupDBConnections 8 3000
+HydraSignupDBConnections $DB_PER_CHILD 3000
 
 HydraSignupJWTAlgorithm $ALG
 HydraSignupJWTKeyFile "$STATE/keys/$KEY"

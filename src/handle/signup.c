@@ -738,6 +738,7 @@ static int new_signup(signup *s)
     if ((err = make_code(s, s->customer, code, &mac))) {
         return code_failed(s, err);
     }
+    mark(s, P_INSERTED); /* sent with the slot and COMMIT: in "slot" */
     err = queue_mail(s, HS_MAIL_VERIFY, code);
     OPENSSL_cleanse(code, sizeof(code)); /* it lives on in the message */
     if (err) {
@@ -765,7 +766,6 @@ static int new_signup(signup *s)
     calls[1].nargs = 3;
     calls[1].args = place;
     calls[1].res = &pres;
-    mark(s, P_INSERTED); /* sent with the slot and COMMIT: in "slot" */
     rc = hs_db_commit_with(s->db, calls, 2, "HS", &state);
     if (rc == 0) {
         hs_metrics_add(HS_M_PLACED, 1);

@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dbgate.c - the connection gate of one child (see hs_dbgate.h): a
- * counting semaphore made of a thread mutex and a condition variable, with
- * a timed wait.
+ * counting semaphore with a timed wait that lets requests in in the order
+ * they came: a leaving request hands its place to the first in the queue
+ * and wakes that one thread only. (One condition for all, as before, woke
+ * whichever waiter it picked: some requests waited many turns while later
+ * ones went ahead, and the slowest answers under load were several times
+ * the median.)
  */
+#include <string.h>
+
 #include "httpd.h"
 #include "http_log.h"
 
@@ -15,12 +21,19 @@
 
 APLOG_USE_MODULE(hydra_signup);
 
+/* a request waiting for a place, in the queue */
+typedef struct waiter {
+    struct waiter *next;
+    apr_thread_cond_t *cond;
+    int admitted; /* a leaving request handed its place over */
+} waiter;
+
 struct hs_dbgate {
     int max;
     apr_interval_time_t wait;
     apr_thread_mutex_t *mutex; /* NULL until child_init */
-    apr_thread_cond_t *cond;
-    int in_use;
+    int in_use;                /* places taken (handed-over ones included) */
+    waiter *head, *tail;       /* the queue, first come first */
     apr_time_t last_log;
 };
 
@@ -39,61 +52,106 @@ apr_status_t hs_dbgate_child_init(hs_dbgate *g, apr_pool_t *p)
         return APR_SUCCESS;
     }
     rv = apr_thread_mutex_create(&g->mutex, APR_THREAD_MUTEX_DEFAULT, p);
-    if (rv == APR_SUCCESS) {
-        rv = apr_thread_cond_create(&g->cond, p);
-    }
     if (rv != APR_SUCCESS) {
         g->mutex = NULL;
     }
     return rv;
 }
 
+/* A place comes free: it goes to the first in the queue (woken alone, so a
+ * release wakes one thread, not every waiter), or back to the gate. */
 static apr_status_t leave(void *data)
 {
     hs_dbgate *g = data;
+    waiter *w;
+
     apr_thread_mutex_lock(g->mutex);
-    g->in_use--;
-    apr_thread_cond_signal(g->cond);
+    if ((w = g->head)) {
+        g->head = w->next;
+        if (!g->head) {
+            g->tail = NULL;
+        }
+        w->admitted = 1;
+        apr_thread_cond_signal(w->cond);
+    }
+    else {
+        g->in_use--;
+    }
     apr_thread_mutex_unlock(g->mutex);
     return APR_SUCCESS;
 }
 
+/* Takes w out of the queue (it gave up). */
+static void unqueue(hs_dbgate *g, waiter *w)
+{
+    waiter **pp, *prev = NULL;
+    for (pp = &g->head; *pp; prev = *pp, pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            if (g->tail == w) {
+                g->tail = prev;
+            }
+            return;
+        }
+    }
+}
+
+static void log_busy(hs_dbgate *g, request_rec *r)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                  HSLOGNO(00910) "all %d database places of this process "
+                                 "stayed busy for %ld ms: 503 "
+                                 "(HydraSignupDBConnections; logged at most "
+                                 "once a second)",
+                  g->max, (long)apr_time_as_msec(g->wait));
+}
+
 int hs_dbgate_enter(hs_dbgate *g, request_rec *r)
 {
-    apr_time_t deadline = apr_time_now() + g->wait;
-    int logit = 0, in_use;
+    apr_time_t deadline = apr_time_now() + g->wait, now;
+    waiter w;
+    int logit = 0;
 
     if (!g->mutex) {
         /* child_init could not create it: no gate rather than no service */
         return 0;
     }
     apr_thread_mutex_lock(g->mutex);
-    while (g->in_use >= g->max) {
-        apr_time_t now = apr_time_now();
-        if (now >= deadline) {
-            break;
-        }
-        apr_thread_cond_timedwait(g->cond, g->mutex, deadline - now);
+    if (g->in_use < g->max && !g->head) {
+        g->in_use++;
+        apr_thread_mutex_unlock(g->mutex);
+        apr_pool_cleanup_register(r->pool, g, leave, apr_pool_cleanup_null);
+        return 0;
     }
-    in_use = g->in_use;
-    if (in_use >= g->max) {
-        apr_time_t now = apr_time_now();
+    /* wait in line: a leaving request hands its place to the first */
+    memset(&w, 0, sizeof(w));
+    if (apr_thread_cond_create(&w.cond, r->pool) != APR_SUCCESS) {
+        apr_thread_mutex_unlock(g->mutex);
+        return -1;
+    }
+    if (g->tail) {
+        g->tail->next = &w;
+    }
+    else {
+        g->head = &w;
+    }
+    g->tail = &w;
+    while (!w.admitted && (now = apr_time_now()) < deadline) {
+        apr_thread_cond_timedwait(w.cond, g->mutex, deadline - now);
+    }
+    if (!w.admitted) {
+        unqueue(g, &w);
+        now = apr_time_now();
         if (now - g->last_log >= apr_time_from_sec(1)) {
             g->last_log = now;
             logit = 1;
         }
         apr_thread_mutex_unlock(g->mutex);
         if (logit) {
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                          HSLOGNO(00910) "all %d database places of this "
-                                         "process stayed busy for %ld ms: "
-                                         "503 (HydraSignupDBConnections; "
-                                         "logged at most once a second)",
-                          g->max, (long)apr_time_as_msec(g->wait));
+            log_busy(g, r);
         }
         return -1;
     }
-    g->in_use++;
     apr_thread_mutex_unlock(g->mutex);
     apr_pool_cleanup_register(r->pool, g, leave, apr_pool_cleanup_null);
     return 0;

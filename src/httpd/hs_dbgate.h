@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hs_dbgate.h - the connection gate (HydraSignupDBConnections): at most N
- * requests of one child use a database connection at once, and a request
- * waits for its turn at most a bounded time, then gets a 503 with
+ * requests of one child use a database connection at once, the others go
+ * in in the order they came, and a request waits for its turn at most a
+ * bounded time, then gets a 503 with
  * Retry-After instead of blocking in mod_dbd's pool (whose acquire has no
  * time-out). With N = DBDMax, a host holds at most ServerLimit x DBDMax
  * PostgreSQL connections, and none of its requests hangs on the pool.
