@@ -991,7 +991,8 @@ static int one_pass(sender *s, long long start, size_t *n, int *list_failed)
     return unreachable;
 }
 
-/* Sleeps until a signal, a file in new/ or a second has passed. */
+/* Sleeps until a signal, a file in new/ (ino >= 0) or a second has
+ * passed. */
 static void wait_for_work(int ino)
 {
     struct pollfd pfd[2];
@@ -1029,6 +1030,15 @@ static int run(sender *s)
         if (n > 0 && !unreachable) {
             drain_fd(ino);
             continue; /* rescan at once: more may have arrived */
+        }
+        if (unreachable) {
+            /* the server cannot be reached: try again in a second,
+             * whatever arrives meanwhile. Our own deferral renames within
+             * new/ would wake us at once: with a large queue that was a
+             * full scan of new/ per rename, a core kept busy. */
+            wait_for_work(-1);
+            drain_fd(ino);
+            continue;
         }
         wait_for_work(ino);
     }

@@ -67,4 +67,22 @@ my $ids = received_ids($sink2->{maildir});
 is_deeply([sort keys %$ids], [sort map { $_->{msgid} } @m2], 'the three messages');
 is(stop_proc($pid2) >> 8, 0, 'daemon stops cleanly');
 stop_proc($sink2->{pid});
+
+# --- the server down with a queue: one attempt a second, no busy loop.
+# Each deferral renames a message within new/, which inotify reports; a
+# sender that rescanned new/ at once on that tried the next message at
+# once, and with a large queue kept a core busy scanning new/.
+my $dir3 = new_spool();
+my $port3 = free_port();
+queue_msg($dir3, to => "queued$_\@example.com") for 1 .. 40;
+my $pid3 = start_mailer("$dir3/daemon.log", '--spool', "$dir3/spool",
+    '--smtp', "smtp://127.0.0.1:$port3", '--starttls', 'off',
+    '--retry-base', 60, '--retry-max', 120, @FROM);
+ok(wait_for(sub { (slurp("$dir3/daemon.log") // "") =~ /temporary failure/ }, 10),
+    'server down: the first attempt failed');
+sleep 4;    # a window to count attempts in, not a synchronisation
+my $tries = () = (slurp("$dir3/daemon.log") // "") =~ /temporary failure/g;
+ok($tries >= 2 && $tries <= 9,
+    "server down, 40 messages due: $tries attempts in about 4 s (one a second, not one per message at once)");
+is(stop_proc($pid3) >> 8, 0, 'daemon stops cleanly');
 done_testing();
