@@ -276,14 +276,12 @@ static const hs_stmt stmts[] = {
      * privilege and leaves nothing behind. */
     {HS_Q_VERIFY_DECOY, "SELECT pg_current_xact_id()::text"},
 
-    /* customer, code hmac, jti hash, refresh ttl: consume the code (the
-     * one compared, still unused, live), activate the customer, record the
-     * refresh token; one statement */
+    /* customer, jti hash, refresh ttl: consume the code, activate the
+     * customer, record the refresh token; one statement */
     {HS_Q_ACTIVATE,
      "WITH k AS (UPDATE hydra_signup_codes SET void = true,"
-     "  consumed_at = now() WHERE customer_id = %s::uuid AND code_hmac = %s"
-     "  AND consumed_at IS NULL AND NOT void AND expires_at > now()"
-     "  RETURNING customer_id),"
+     "  consumed_at = now() WHERE customer_id = %s::uuid"
+     "  AND consumed_at IS NULL AND NOT void RETURNING customer_id),"
      " c AS (UPDATE customers SET status = 'active', verified_at = now()"
      "  FROM k WHERE customers.id = k.customer_id"
      "  AND customers.status = 'pending' AND customers.node_id IS NOT NULL"
@@ -921,54 +919,6 @@ int hs_db_commit_with(hs_db *db, const hs_db_call *calls, int n,
     hs_metrics_add(HS_M_DB_ERRORS, 1);
     db_log(db, APLOG_ERR, HSLOGNO(00211) "%s with COMMIT failed: %s",
            rv >= 0 && steps[rv].label ? steps[rv].label : calls[n - 1].label,
-           msg && *msg ? msg : "no connection");
-    if (rv >= 0) {
-        (void)tx_command(db, "ROLLBACK", "ROLLBACK");
-    }
-    return -1;
-}
-
-int hs_db_transact(hs_db *db, const hs_db_call *calls, int n)
-{
-    pipe_step steps[HS_DB_MAX_CALLS + 2];
-    PGconn *conn = pgconn(db);
-    const char *state, *msg;
-    int i, rv, tries;
-
-    if (n < 1 || n > HS_DB_MAX_CALLS || db->tx) {
-        return -1;
-    }
-    if (conn && PQstatus(conn) == CONNECTION_OK &&
-        PQtransactionStatus(conn) != PQTRANS_IDLE) {
-        (void)tx_command(db, "ROLLBACK", "ROLLBACK");
-    }
-    memset(steps, 0, sizeof(steps));
-    steps[0].command = "BEGIN";
-    for (i = 0; i < n; i++) {
-        steps[i + 1].label = calls[i].label;
-        steps[i + 1].nargs = calls[i].nargs;
-        steps[i + 1].args = calls[i].args;
-        steps[i + 1].res = calls[i].res;
-    }
-    steps[n + 1].command = "COMMIT";
-    for (tries = 0; tries < 2; tries++) {
-        rv = pipe_run(db, steps, n + 2, &state, &msg);
-        if (rv == n + 2) {
-            return 0;
-        }
-        /* only a BEGIN that met a connection the server had closed (a
-         * restart) is tried again: past it, the work may have committed */
-        if (rv > 0 || !recovered(db)) {
-            break;
-        }
-    }
-    hs_metrics_add(HS_M_DB_ERRORS, 1);
-    db_log(db, APLOG_ERR,
-           HSLOGNO(00212) "transaction of %d statement(s): %s failed: %s", n,
-           rv > 0 && steps[rv].label ? steps[rv].label
-           : rv > 0                  ? steps[rv].command
-           : rv == 0                 ? "BEGIN"
-                                     : "the connection",
            msg && *msg ? msg : "no connection");
     if (rv >= 0) {
         (void)tx_command(db, "ROLLBACK", "ROLLBACK");

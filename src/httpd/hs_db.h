@@ -138,10 +138,4 @@ int hs_db_begin_with(hs_db *db, const hs_db_call *calls, int n);
 int hs_db_commit_with(hs_db *db, const hs_db_call *calls, int n,
                       const char *soft, const char **state);
 
-/* BEGIN, calls[0..n-1], COMMIT in one round trip (outside a transaction;
- * n <= HS_DB_MAX_CALLS). 0: committed, every res filled; -1: an error,
- * logged, nothing committed (or, when the connection broke during COMMIT,
- * not known). */
-int hs_db_transact(hs_db *db, const hs_db_call *calls, int n);
-
 #endif /* HS_DB_H */
