@@ -652,26 +652,32 @@ static int need_slot(signup *s, int *answered)
     return rc <= 0 ? no_slot(s, rc) : OK;
 }
 
-/* A slot for s->customer and the COMMIT in one round trip
+/*
+ * calls[0..n-2] (the caller's, n <= 2), then a slot for s->customer under
+ * a savepoint (hydra_signup_take_slot), then COMMIT, in one round trip
  * (hs_db_commit_with), so that the node row is held for the slot statement
- * and the commit only; then the 201. When no node has room: let unusable
- * codes' slots go and look again (take_slot), then COMMIT. */
-static int place_and_answer(signup *s)
+ * and the commit only. Answers 201 (committed) or 503 (an error) and sets
+ * *answered; else the slot statement failed with one of our SQLSTATEs
+ * (*state: HS503 no node has room, HS409 no such customer without a slot)
+ * and the transaction goes on at the savepoint.
+ */
+static int place_commit(signup *s, hs_db_call *calls, int n, int *answered,
+                        const char **state)
 {
     const char *args[3];
     hs_db_result res;
-    hs_db_call call;
-    const char *state;
-    int rc, answered;
+    hs_db_call *place = &calls[n - 1];
+    int rc;
 
     args[0] = s->ctx[C_TENANT_ID];
     args[1] = s->customer;
     args[2] = hs_cfg_placement(s->cfg) == HS_PLACE_FILL ? "true" : "false";
-    call.label = HS_Q_PLACE;
-    call.nargs = 3;
-    call.args = args;
-    call.res = &res;
-    rc = hs_db_commit_with(s->db, &call, 1, "HS503", &state);
+    place->label = HS_Q_PLACE;
+    place->nargs = 3;
+    place->args = args;
+    place->res = &res;
+    rc = hs_db_commit_with(s->db, calls, n, "HS", state);
+    *answered = rc <= 0;
     if (rc == 0) {
         hs_metrics_add(HS_M_PLACED, 1);
         mark(s, P_SLOT); /* the slot and the COMMIT */
@@ -680,6 +686,22 @@ static int place_and_answer(signup *s)
     if (rc < 0) {
         hs_metrics_add(HS_M_PLACE_ERROR, 1);
         return unavailable(s);
+    }
+    return OK;
+}
+
+/* A slot for s->customer and COMMIT (place_commit); then the 201. When no
+ * node has room: let unusable codes' slots go and look again (take_slot),
+ * then COMMIT. */
+static int place_and_answer(signup *s)
+{
+    hs_db_call call;
+    const char *state;
+    int rc, answered;
+
+    rc = place_commit(s, &call, 1, &answered, &state);
+    if (answered) {
+        return rc;
     }
     rc = need_slot(s, &answered);
     if (answered) {
@@ -725,8 +747,8 @@ static int new_signup(signup *s)
 {
     request_rec *r = s->r;
     char id[37], code[HS_CODE_LEN + 1];
-    const char *mac, *err, *state, *ins[11], *place[3];
-    hs_db_result ires, pres;
+    const char *mac, *err, *state, *ins[11];
+    hs_db_result ires;
     hs_db_call calls[2];
     int rc, answered;
 
@@ -755,26 +777,13 @@ static int new_signup(signup *s)
     ins[8] = mac;
     ins[9] = apr_ltoa(r->pool, hs_cfg_code_ttl(s->cfg));
     ins[10] = s->mailbox;
-    place[0] = s->ctx[C_TENANT_ID];
-    place[1] = s->customer;
-    place[2] = hs_cfg_placement(s->cfg) == HS_PLACE_FILL ? "true" : "false";
     calls[0].label = HS_Q_INSERT_NEW;
     calls[0].nargs = 11;
     calls[0].args = ins;
     calls[0].res = &ires;
-    calls[1].label = HS_Q_PLACE;
-    calls[1].nargs = 3;
-    calls[1].args = place;
-    calls[1].res = &pres;
-    rc = hs_db_commit_with(s->db, calls, 2, "HS", &state);
-    if (rc == 0) {
-        hs_metrics_add(HS_M_PLACED, 1);
-        mark(s, P_SLOT);
-        return answer_committed(s, s->customer);
-    }
-    if (rc < 0) {
-        hs_metrics_add(HS_M_PLACE_ERROR, 1);
-        return unavailable(s);
+    rc = place_commit(s, calls, 2, &answered, &state);
+    if (answered) {
+        return rc;
     }
     if (!strcmp(state, "HS503") && ires.nrows == 1) {
         rc = need_slot(s, &answered);
