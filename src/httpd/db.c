@@ -683,32 +683,6 @@ static const char *conn_error(hs_db *db, const char *dflt)
     return e && *e ? e : dflt;
 }
 
-int hs_db_begin(hs_db *db)
-{
-    PGconn *conn = pgconn(db);
-    int rv;
-
-    db->tx = 0;
-    /* a connection handed back inside a transaction would make this
-     * request part of that one */
-    if (conn && PQstatus(conn) == CONNECTION_OK &&
-        PQtransactionStatus(conn) != PQTRANS_IDLE) {
-        (void)tx_command(db, "ROLLBACK", "ROLLBACK");
-    }
-    rv = tx_command(db, "BEGIN", "BEGIN");
-    if (rv && recovered(db)) {
-        rv = tx_command(db, "BEGIN", "BEGIN");
-    }
-    if (rv) {
-        hs_metrics_add(HS_M_DB_ERRORS, 1);
-        db_log(db, APLOG_ERR, HSLOGNO(00206) "BEGIN failed: %s",
-               conn_error(db, "no connection"));
-        return -1;
-    }
-    db->tx = 1;
-    return 0;
-}
-
 int hs_db_end(hs_db *db, int commit)
 {
     const char *cmd = commit ? "COMMIT" : "ROLLBACK";
@@ -863,7 +837,7 @@ int hs_db_begin_with(hs_db *db, const hs_db_call *calls, int n)
             return 0;
         }
         /* a connection the server closed (a restart): libpq gets it
-         * back and the whole goes again, as hs_db_begin does */
+         * back and the whole goes again */
         if (!recovered(db)) {
             break;
         }

@@ -102,9 +102,6 @@ int hs_db_select(hs_db *db, const char *label, hs_db_result *res, int nargs,
 int hs_db_exec(hs_db *db, const char *label, int *nrows, int nargs,
                const char **args);
 
-/* BEGIN (re-establishing a lost connection first); 0 or -1 after logging. */
-int hs_db_begin(hs_db *db);
-
 /* COMMIT when commit is true, else ROLLBACK. Returns 0 when committed or
  * rolled back as asked, -1 when COMMIT failed (the work is rolled back). */
 int hs_db_end(hs_db *db, int commit);
