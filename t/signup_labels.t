@@ -200,5 +200,8 @@ print "# $_\n" for split /\n/, $bump_plan;
 my $probe_plan = plan_of(module_sql('HS_Q_SITE_TAKEN'), $tenant,
                          url('acme-corp'), $tenant, url('acme-corp'));
 print "# $_\n" for split /\n/, $probe_plan;
-ok t_cmp(join(' ', $probe_plan =~ /(Index Only Scan|Index Scan|Seq Scan)/g),
-         'Index Only Scan Index Only Scan', 'the label probe: index scans only');
+# the planner picks an index-only or a plain (or bitmap) index scan as the
+# visibility map and statistics stand; either is an index probe
+ok t_cmp(join(' ', map { /Seq/ ? 'seq' : 'index' }
+                   $probe_plan =~ /(Index Only Scan|Bitmap Index Scan|Index Scan|Seq Scan)/g),
+         'index index', 'the label probe: one index scan per table, no Seq Scan');
