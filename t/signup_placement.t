@@ -16,7 +16,7 @@ use lib 't/lib';
 use HydraTest qw(dbh reset_db add_tenant start_clients wait_clients client_answers
                  wait_until signup_post state_snapshot check);
 
-plan tests => 16, have_lwp;
+plan tests => 18, have_lwp;
 
 my $db = dbh();
 reset_db();
@@ -114,5 +114,24 @@ my ($logged) = $db->selectrow_array(
     "SELECT count(*) FROM hydra_signup_mail_log WHERE tenant_id = ?", undef, $tid);
 ok t_cmp($logged, 14, 'as the per-address log says');
 check($rows >= 1 && $rows <= 14, "kept in $rows row(s) of minute and session");
+
+# ---- a new customer's row is written once, with its slot --------------------
+# (sql/007_new_signup.sql: an insert and then an update of node_id wrote
+# the row and all its index entries twice). The statement the module sends,
+# in a transaction of our own, whose own table counters are exact at once.
+$db->begin_work;
+my ($node) = $db->selectrow_array(
+    "SELECT hydra_signup_new_customer(gen_random_uuid(), ?, 'Once Co',
+     'once\@example.com', 'starter', 'https://once-co.example.net', 'ab', 900,
+     'once\@example.com', false)", undef, $tid);
+my ($ins, $upd) = $db->selectrow_array(
+    "SELECT n_tup_ins, n_tup_upd FROM pg_stat_xact_user_tables
+     WHERE relname = 'customers'");
+my ($on) = $db->selectrow_array(
+    "SELECT node_id FROM customers WHERE email = 'once\@example.com'");
+$db->rollback;
+ok t_cmp("$ins inserted, $upd updated", '1 inserted, 0 updated',
+         'a new customer row is written once (no update for its slot)');
+ok t_cmp($on // 'none', $node, 'holding the slot the statement took');
 
 $other->disconnect;

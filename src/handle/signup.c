@@ -652,32 +652,26 @@ static int need_slot(signup *s, int *answered)
     return rc <= 0 ? no_slot(s, rc) : OK;
 }
 
-/*
- * calls[0..n-2] (the caller's, n <= 2), then a slot for s->customer under
- * a savepoint (hydra_signup_take_slot), then COMMIT, in one round trip
- * (hs_db_commit_with), so that the node row is held for the slot statement
- * and the commit only. Answers 201 (committed) or 503 (an error) and sets
- * *answered; else the slot statement failed with one of our SQLSTATEs
- * (*state: HS503 no node has room, HS409 no such customer without a slot)
- * and the transaction goes on at the savepoint.
- */
-static int place_commit(signup *s, hs_db_call *calls, int n, int *answered,
-                        const char **state)
+/* A slot for s->customer (hydra_signup_take_slot, under a savepoint) and
+ * COMMIT in one round trip (hs_db_commit_with), so that the node row is
+ * held for the slot statement and the commit only; then the 201. When no
+ * node has room: let unusable codes' slots go and look again (take_slot),
+ * then COMMIT. */
+static int place_and_answer(signup *s)
 {
-    const char *args[3];
+    const char *args[3], *state;
     hs_db_result res;
-    hs_db_call *place = &calls[n - 1];
-    int rc;
+    hs_db_call call;
+    int rc, answered;
 
     args[0] = s->ctx[C_TENANT_ID];
     args[1] = s->customer;
     args[2] = hs_cfg_placement(s->cfg) == HS_PLACE_FILL ? "true" : "false";
-    place->label = HS_Q_PLACE;
-    place->nargs = 3;
-    place->args = args;
-    place->res = &res;
-    rc = hs_db_commit_with(s->db, calls, n, "HS", state);
-    *answered = rc <= 0;
+    call.label = HS_Q_PLACE;
+    call.nargs = 3;
+    call.args = args;
+    call.res = &res;
+    rc = hs_db_commit_with(s->db, &call, 1, "HS", &state);
     if (rc == 0) {
         hs_metrics_add(HS_M_PLACED, 1);
         mark(s, P_SLOT); /* the slot and the COMMIT */
@@ -686,22 +680,6 @@ static int place_commit(signup *s, hs_db_call *calls, int n, int *answered,
     if (rc < 0) {
         hs_metrics_add(HS_M_PLACE_ERROR, 1);
         return unavailable(s);
-    }
-    return OK;
-}
-
-/* A slot for s->customer and COMMIT (place_commit); then the 201. When no
- * node has room: let unusable codes' slots go and look again (take_slot),
- * then COMMIT. */
-static int place_and_answer(signup *s)
-{
-    hs_db_call call;
-    const char *state;
-    int rc, answered;
-
-    rc = place_commit(s, &call, 1, &answered, &state);
-    if (answered) {
-        return rc;
     }
     rc = need_slot(s, &answered);
     if (answered) {
@@ -734,23 +712,50 @@ static int new_signup_stepwise(signup *s)
 }
 
 /*
+ * The customer, its code, its mail logs and its slot in one statement
+ * (HS_Q_NEW_CUSTOMER) sent with its COMMIT (hs_db_commit_with), so the
+ * node row is held for that round trip only. 0 committed; 1 the statement
+ * failed with one of our SQLSTATEs (*state: HS503 no room, HS409 the
+ * address or label taken), nothing of it written and the transaction open;
+ * -1 an error (logged, rolled back).
+ */
+static int insert_placed(signup *s, const char *mac, const char **state)
+{
+    const char *args[10];
+    hs_db_result res;
+    hs_db_call call;
+
+    args[0] = s->customer;
+    args[1] = s->ctx[C_TENANT_ID];
+    args[2] = s->req.company_name;
+    args[3] = s->req.email;
+    args[4] = s->req.plan;
+    args[5] = s->site_url;
+    args[6] = mac;
+    args[7] = apr_ltoa(s->r->pool, hs_cfg_code_ttl(s->cfg));
+    args[8] = s->mailbox;
+    args[9] = hs_cfg_placement(s->cfg) == HS_PLACE_FILL ? "true" : "false";
+    call.label = HS_Q_NEW_CUSTOMER;
+    call.nargs = 10;
+    call.args = args;
+    call.res = &res;
+    return hs_db_commit_with(s->db, &call, 1, "HS", state);
+}
+
+/*
  * A new address in one round trip after the context query: the message is
  * queued (fsync'd) first, then the customer under the company name's plain
- * label with its code and mail logs, a slot (under a savepoint) and COMMIT
- * go together (hs_db_commit_with). When the label or the address clashed
- * (nothing was inserted; the slot statement then finds no customer:
- * HS409) the message goes and new_signup_stepwise takes over; when no node
- * had room (HS503) the customer stands and the slot is looked for again
- * after a reclaim, as place_and_answer does.
+ * label, on a node with room, with its code and mail logs, and COMMIT
+ * (insert_placed). When no node had room (HS503) unusable codes' slots go
+ * (reclaim) and it is tried once more; when the label or the address
+ * clashed (HS409) the message goes and new_signup_stepwise takes over.
  */
 static int new_signup(signup *s)
 {
     request_rec *r = s->r;
     char id[37], code[HS_CODE_LEN + 1];
-    const char *mac, *err, *state, *ins[11];
-    hs_db_result ires;
-    hs_db_call calls[2];
-    int rc, answered;
+    const char *mac, *err, *state = NULL;
+    int rc, tries;
 
     if (hs_uuid4(id)) {
         return unavailable(s);
@@ -766,31 +771,31 @@ static int new_signup(signup *s)
     if (err) {
         return code_failed(s, err);
     }
-    ins[0] = s->customer;
-    ins[1] = s->ctx[C_TENANT_ID];
-    ins[2] = s->req.company_name;
-    ins[3] = s->req.email;
-    ins[4] = s->req.plan;
-    ins[5] = s->site_url;
-    ins[6] = s->ctx[C_TENANT_ID];
-    ins[7] = s->site_url;
-    ins[8] = mac;
-    ins[9] = apr_ltoa(r->pool, hs_cfg_code_ttl(s->cfg));
-    ins[10] = s->mailbox;
-    calls[0].label = HS_Q_INSERT_NEW;
-    calls[0].nargs = 11;
-    calls[0].args = ins;
-    calls[0].res = &ires;
-    rc = place_commit(s, calls, 2, &answered, &state);
-    if (answered) {
-        return rc;
+    for (tries = 0; tries < 2; tries++) {
+        rc = insert_placed(s, mac, &state);
+        if (rc < 0) {
+            hs_metrics_add(HS_M_PLACE_ERROR, 1);
+            return unavailable(s);
+        }
+        if (rc == 0) {
+            hs_metrics_add(HS_M_PLACED, 1);
+            mark(s, P_SLOT); /* the slot and the COMMIT */
+            return answer_committed(s, s->customer);
+        }
+        if (strcmp(state, "HS503")) {
+            break;
+        }
+        /* every node is full: let unusable codes' slots go, look again */
+        if (tries == 0 && reclaim(s) < 0) {
+            hs_metrics_add(HS_M_PLACE_ERROR, 1);
+            return unavailable(s);
+        }
     }
-    if (!strcmp(state, "HS503") && ires.nrows == 1) {
-        rc = need_slot(s, &answered);
-        return answered ? rc : commit_and_answer(s, s->customer);
+    if (!strcmp(state, "HS503")) {
+        hs_metrics_add(HS_M_NO_CAPACITY, 1);
+        return no_slot(s, 0);
     }
-    if (ires.nrows != 0) {
-        /* inserted, yet the slot statement found no customer to place */
+    if (strcmp(state, "HS409")) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       HSLOGNO(00304) "placing new customer %s failed with "
                                      "SQLSTATE %s",

@@ -159,23 +159,14 @@ static const hs_stmt stmts[] = {
      "  WHERE d.tenant_id = %s::uuid AND d.site_url = %s)"
      " ON CONFLICT DO NOTHING RETURNING id::text"},
 
-    /* id, tenant, company, email, plan, site_url, tenant, site_url, hmac,
-     * code ttl, mailbox: a new customer as HS_Q_INSERT_CUSTOMER inserts
-     * it, its first code and the mail logs, in one statement (no row: the
-     * address or the label clashed, and nothing was written) */
-    {HS_Q_INSERT_NEW,
-     "WITH c AS (INSERT INTO customers (id, tenant_id, company_name, email,"
-     " plan, site_url, status, created_at)"
-     " SELECT %s::uuid, %s::uuid, %s, %s, %s, %s, 'pending', now()"
-     " WHERE NOT EXISTS (SELECT 1 FROM hydra_signup_decoys d"
-     "  WHERE d.tenant_id = %s::uuid AND d.site_url = %s)"
-     " ON CONFLICT DO NOTHING RETURNING id, tenant_id),"
-     " k AS (INSERT INTO hydra_signup_codes (customer_id, code_hmac,"
-     "  expires_at, attempts, sent_at, void, consumed_at)"
-     "  SELECT c.id, %s, now() + %s::int * interval '1 second', 0, now(),"
-     "  false, NULL FROM c RETURNING customer_id),"
-     " a AS (SELECT c.tenant_id AS tenant, %s::text AS mailbox FROM c, k),"
-     " " MAIL_LOGGED " SELECT customer_id::text FROM k"},
+    /* id, tenant, company, email, plan, site_url, hmac, code ttl, mailbox,
+     * fill: a new customer on the node it takes a slot of, its first code
+     * and the mail logs, in one statement (sql/007_new_signup.sql); HS503
+     * no node has room, HS409 the address or the label is taken (nothing
+     * written then) */
+    {HS_Q_NEW_CUSTOMER,
+     "SELECT hydra_signup_new_customer(%s::uuid, %s::uuid, %s, %s, %s, %s,"
+     " %s, %s::int, %s, %s::boolean)"},
 
     /* tenant, site_url: is the label taken (the concealed answer) */
     {HS_Q_SITE_TAKEN,

@@ -22,7 +22,7 @@
 #define HS_Q_SITE_TAKEN "hydra_signup_site_taken"
 #define HS_Q_LABEL_BUMP "hydra_signup_label_bump"
 #define HS_Q_PLACE "hydra_signup_place"
-#define HS_Q_INSERT_NEW "hydra_signup_insert_new"
+#define HS_Q_NEW_CUSTOMER "hydra_signup_new_customer"
 #define HS_Q_TAKE_SLOT_SPREAD "hydra_signup_take_slot_spread"
 #define HS_Q_TAKE_SLOT_FILL "hydra_signup_take_slot_fill"
 #define HS_Q_INSERT_CUSTOMER "hydra_signup_insert_customer"
