@@ -16,10 +16,12 @@ BEGIN;
 
 WITH rel AS (
     SELECT c.id, c.node_id FROM customers c
-    JOIN hydra_signup_codes k ON k.customer_id = c.id
+    CROSS JOIN LATERAL (
+        SELECT 1 FROM hydra_signup_codes k
+        WHERE k.customer_id = c.id AND (k.void OR k.expires_at <= now())
+        LIMIT 1 FOR UPDATE SKIP LOCKED) k
     WHERE c.status = 'pending' AND c.node_id IS NOT NULL
-      AND (k.void OR k.expires_at <= now())
-    FOR UPDATE OF c, k SKIP LOCKED),
+    FOR UPDATE OF c SKIP LOCKED),
 cu AS (
     UPDATE customers SET node_id = NULL FROM rel
     WHERE customers.id = rel.id RETURNING rel.node_id),
