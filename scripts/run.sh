@@ -118,6 +118,9 @@ PidFile "$STATE/run/httpd.pid"
 DefaultRuntimeDir "$STATE/run"
 ErrorLog "$STATE/logs/error_log"
 LogFormat "%h %t \"%r\" %>s %b %D" timed
+# a batch of lines per write, not one write per request (README, "Sizing a
+# host"): lines still buffered are lost if a child crashes
+BufferedLogs On
 CustomLog "$STATE/logs/access_log" timed
 LogLevel warn hydra_signup:notice
 User $RUN_USER
