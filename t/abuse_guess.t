@@ -15,7 +15,7 @@ use lib 't/lib';
 use HydraTest qw(dbh reset_db add_tenant post_json get_json check
                  signup_code verify_code);
 
-plan tests => 21, have_lwp;
+plan tests => 22, have_lwp;
 
 my $db = dbh();
 reset_db();
@@ -162,3 +162,17 @@ for my $vhost (qw(vhost_guess vhost_guess_plain)) {
                  "$vhost: active: the day cap at the same attempt");
     }
 }
+
+# ---- an address with nothing to verify costs a transaction id ---------------
+# as a counted attempt does, so that its COMMIT waits for a WAL flush too and
+# the answer's time does not tell a pending signup from none
+sub next_xid {
+    return ($db->selectrow_array(
+        "SELECT pg_snapshot_xmax(pg_current_snapshot())::text"))[0];
+}
+my $x0 = next_xid();
+my $st = statuses(wrong_codes(addr('nobody-xid'), 3));
+my $took = next_xid() - $x0;
+ok t_cmp("$st: " . ($took >= 3 ? 'a transaction id each' : "$took ids"),
+         '400,400,400: a transaction id each',
+         'three wrong codes for an unknown address: 400, one transaction id each');

@@ -127,9 +127,9 @@ ok t_cmp($silent, 0, 'no committed signup without its 201');
 open my $fh, '<', $errlog or die;
 seek $fh, $log_size, 0;
 my $tail = do { local $/; <$fh> };
-# the slot statement is sent with its COMMIT (HS00211); the fallback path
-# after a full node logs HS00203
-check(scalar($tail =~ /HS00(?:211: hydra_signup_place with COMMIT|203: query hydra_signup_take_slot_spread) failed: .*lock timeout/),
+# the slot statement (a new address's: hydra_signup_new_customer) is sent
+# with its COMMIT (HS00211); the fallback path after a full node logs HS00203
+check(scalar($tail =~ /HS00(?:211: hydra_signup_(?:new_customer|place) with COMMIT|203: query hydra_signup_take_slot_spread) failed: .*lock timeout/),
       'the operator is told (HS00211 ... lock timeout)');
 check(scalar($tail !~ /exit signal|Segmentation fault/), 'no child process crashed');
 printf "# fault_pool: healthy %d requests (%s), stalled %d requests (%s), %d while locked; "
