@@ -128,7 +128,6 @@ Group $RUN_USER
 LoadModule mpm_event_module $MODS/mod_mpm_event.so
 LoadModule authz_core_module $MODS/mod_authz_core.so
 LoadModule dbd_module $MODS/mod_dbd.so
-LoadModule socache_shmcb_module $MODS/mod_socache_shmcb.so
 LoadModule hydra_signup_module $SRC/mod_hydra_signup.so
 # the recommended production shape (README, "Sizing a host"): at most
 # ServerLimit x DBDMax = 4 x $DB_PER_CHILD PostgreSQL sessions for this host,

@@ -290,7 +290,7 @@ sub body {
         && -f $MAILER_CONF,
         'the module, the sender, its man page, unit and config, the migrations');
     my $load = slurp('/etc/apache2/mods-available/hydra_signup.load') // '';
-    like($load, qr/^# Depends: dbd socache_shmcb$/m, 'hydra_signup.load pulls in dbd and socache_shmcb');
+    like($load, qr/^# Depends: dbd$/m, 'hydra_signup.load pulls in dbd (and no socache module)');
     my @pw = getpwnam($USER);
     must(scalar @pw, "the system user $USER");
     my $www = getpwnam('www-data');
@@ -391,7 +391,7 @@ sub body {
     my $en = capture('a2enmod', 'hydra_signup');
     must($? == 0, 'a2enmod hydra_signup', $en);
     my @mods = split /\n/, capture('a2query', '-m');
-    for my $m (qw(hydra_signup dbd socache_shmcb)) {
+    for my $m (qw(hydra_signup dbd)) {
         ok((grep { /^\Q$m\E / } @mods), "module $m enabled");
     }
     spew($SITE_FILE, <<"CONF");
@@ -530,7 +530,7 @@ sub cleanup {
         # also enabled what the .load file depends on: disable what was not
         # enabled before
         my %was = map { /^(\S+) / ? ($1 => 1) : () } split /\n/, $before->{'a2query -m'};
-        for my $m (qw(dbd socache_shmcb)) {
+        for my $m (qw(dbd)) {
             run('a2dismod', '-q', '-f', $m) if !$was{$m} && -e "/etc/apache2/mods-enabled/$m.load";
         }
         # only if the purge failed to
