@@ -16,12 +16,10 @@ BEGIN;
 
 WITH rel AS (
     SELECT c.id, c.node_id FROM customers c
-    CROSS JOIN LATERAL (
-        SELECT 1 FROM hydra_signup_codes k
-        WHERE k.customer_id = c.id AND (k.void OR k.expires_at <= now())
-        LIMIT 1 FOR UPDATE SKIP LOCKED) k
+    JOIN hydra_signup_codes k ON k.customer_id = c.id
     WHERE c.status = 'pending' AND c.node_id IS NOT NULL
-    FOR UPDATE OF c SKIP LOCKED),
+      AND k.consumed_at IS NULL AND (k.void OR k.expires_at <= now())
+    FOR UPDATE OF c, k SKIP LOCKED),
 cu AS (
     UPDATE customers SET node_id = NULL FROM rel
     WHERE customers.id = rel.id RETURNING rel.node_id),

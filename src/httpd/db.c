@@ -46,19 +46,18 @@ typedef struct {
     " RETURNING slot.id::text"
 
 /* Releases the slots of pending signups whose code is expired or void
- * (CONTRACT section 1); cond narrows it to one tenant. It reads the pending
- * customers that hold a slot (customers_pending_slot_idx: at most the
- * nodes' capacity) and looks each one's code up by its key; a join would
- * read every code row ever written (a verified customer's stays) each time
- * the reaper runs. The nodes are locked in id order, so that two releases
- * never wait for each other crosswise. */
+ * (CONTRACT section 1); cond narrows it to one tenant. A consumed code is a
+ * verified customer's: never a candidate. (Looking each slot holder's code
+ * up by key instead of this join was tried: with 130,000 holders it took
+ * 885 ms, a third of it JIT compiling, against the join's 215 ms.) The
+ * nodes are locked in id order, so that two releases never wait for each
+ * other crosswise. */
 #define RELEASE(cond)                                                          \
     "WITH rel AS (SELECT c.id, c.node_id FROM customers c"                     \
-    "  CROSS JOIN LATERAL (SELECT 1 FROM hydra_signup_codes k"                 \
-    "   WHERE k.customer_id = c.id AND (k.void OR k.expires_at <= now())"      \
-    "   LIMIT 1 FOR UPDATE SKIP LOCKED) k"                                     \
-    "  WHERE c.status = 'pending' AND c.node_id IS NOT NULL " cond             \
-    "  FOR UPDATE OF c SKIP LOCKED),"                                          \
+    "  JOIN hydra_signup_codes k ON k.customer_id = c.id"                      \
+    "  WHERE c.status = 'pending' AND c.node_id IS NOT NULL"                   \
+    "  AND k.consumed_at IS NULL AND (k.void OR k.expires_at <= now()) " cond  \
+    "  FOR UPDATE OF c, k SKIP LOCKED),"                                       \
     " cu AS (UPDATE customers SET node_id = NULL FROM rel"                     \
     "  WHERE customers.id = rel.id RETURNING rel.node_id),"                    \
     " freed AS (SELECT node_id, count(*) AS n FROM cu GROUP BY node_id),"      \
