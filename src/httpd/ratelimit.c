@@ -188,6 +188,20 @@ static int rl_may_log(volatile apr_uint64_t *last, apr_time_t now)
 static volatile apr_uint64_t rl_warned_open, rl_warned_closed, rl_warned_evict,
     rl_warned_reset;
 
+/* The counter store failed (rv): counted, and what (a numbered message)
+ * logged at level at most once per RL_WARN_EVERY for *warned. */
+static void rl_store_failed(request_rec *r, apr_status_t rv, apr_time_t now,
+                            volatile apr_uint64_t *warned, int level,
+                            const char *what)
+{
+    hs_metrics_add(HS_M_RL_STORE_ERRORS, 1);
+    if (rl_may_log(warned, now)) {
+        ap_log_rerror(APLOG_MARK, level, rv, r,
+                      "%s (logged at most every %d s)", what,
+                      (int)apr_time_sec(RL_WARN_EVERY));
+    }
+}
+
 /* ---- shmcb: the table in shared memory --------------------------------- */
 
 typedef struct {
@@ -775,15 +789,10 @@ int hs_ratelimit(request_rec *r, const hs_dir_cfg *cfg, hs_rate_kind kind)
         APR_SUCCESS) {
         /* fail open: a counter store that cannot answer in time must not
          * stop the API */
-        hs_metrics_add(HS_M_RL_STORE_ERRORS, 1);
-        if (rl_may_log(&rl_warned_open, now)) {
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r,
-                          HSLOGNO(01405) "rate-limit counter store did not "
-                                         "answer: request limits let "
-                                         "requests through (logged at most "
-                                         "every %d s)",
-                          (int)apr_time_sec(RL_WARN_EVERY));
-        }
+        rl_store_failed(r, rv, now, &rl_warned_open, APLOG_WARNING,
+                        HSLOGNO(01405) "rate-limit counter store did not "
+                                       "answer: request limits let requests "
+                                       "through");
         return 0;
     }
     if (count > (apr_uint32_t)rate.limit) {
@@ -830,15 +839,10 @@ int hs_counter_hit(request_rec *r, const char *key, long window_secs,
     }
     if ((rv = rl_hit(r, key, now, window_secs, &n, &start)) != APR_SUCCESS) {
         /* fail closed: an attempt that cannot be counted is not made */
-        hs_metrics_add(HS_M_RL_STORE_ERRORS, 1);
-        if (rl_may_log(&rl_warned_closed, now)) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
-                          HSLOGNO(01406) "rate-limit counter store did not "
-                                         "answer: verify attempts are "
-                                         "refused (503) until it does "
-                                         "(logged at most every %d s)",
-                          (int)apr_time_sec(RL_WARN_EVERY));
-        }
+        rl_store_failed(r, rv, now, &rl_warned_closed, APLOG_ERR,
+                        HSLOGNO(01406) "rate-limit counter store did not "
+                                       "answer: verify attempts are refused "
+                                       "(503) until it does");
         return -1;
     }
     *count = n;
@@ -855,12 +859,7 @@ void hs_counter_reset(request_rec *r, const char *key)
                                    : APR_SUCCESS;
 
     if (rv != APR_SUCCESS) {
-        hs_metrics_add(HS_M_RL_STORE_ERRORS, 1);
-        if (rl_may_log(&rl_warned_reset, now)) {
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r,
-                          HSLOGNO(01407) "attempt counter reset failed "
-                                         "(logged at most every %d s)",
-                          (int)apr_time_sec(RL_WARN_EVERY));
-        }
+        rl_store_failed(r, rv, now, &rl_warned_reset, APLOG_WARNING,
+                        HSLOGNO(01407) "attempt counter reset failed");
     }
 }
