@@ -652,6 +652,12 @@ static int need_slot(signup *s, int *answered)
     return rc <= 0 ? no_slot(s, rc) : OK;
 }
 
+/* The slot statements' fill argument (HydraSignupPlacement). */
+static const char *fill_arg(const signup *s)
+{
+    return hs_cfg_placement(s->cfg) == HS_PLACE_FILL ? "true" : "false";
+}
+
 /* A slot for s->customer (hydra_signup_take_slot, under a savepoint) and
  * COMMIT in one round trip (hs_db_commit_with), so that the node row is
  * held for the slot statement and the commit only; then the 201. When no
@@ -659,19 +665,13 @@ static int need_slot(signup *s, int *answered)
  * then COMMIT. */
 static int place_and_answer(signup *s)
 {
-    const char *args[3], *state;
+    const char *args[3] = {s->ctx[C_TENANT_ID], s->customer, fill_arg(s)};
+    const char *state;
     hs_db_result res;
-    hs_db_call call;
+    hs_db_call call = {HS_Q_PLACE, 3, args, &res};
     int rc, answered;
 
-    args[0] = s->ctx[C_TENANT_ID];
-    args[1] = s->customer;
-    args[2] = hs_cfg_placement(s->cfg) == HS_PLACE_FILL ? "true" : "false";
-    call.label = HS_Q_PLACE;
-    call.nargs = 3;
-    call.args = args;
-    call.res = &res;
-    rc = hs_db_commit_with(s->db, &call, 1, "HS", &state);
+    rc = hs_db_commit_with(s->db, &call, "HS", &state);
     if (rc == 0) {
         hs_metrics_add(HS_M_PLACED, 1);
         mark(s, P_SLOT); /* the slot and the COMMIT */
@@ -721,25 +721,20 @@ static int new_signup_stepwise(signup *s)
  */
 static int insert_placed(signup *s, const char *mac, const char **state)
 {
-    const char *args[10];
+    const char *args[10] = {s->customer,
+                            s->ctx[C_TENANT_ID],
+                            s->req.company_name,
+                            s->req.email,
+                            s->req.plan,
+                            s->site_url,
+                            mac,
+                            apr_ltoa(s->r->pool, hs_cfg_code_ttl(s->cfg)),
+                            s->mailbox,
+                            fill_arg(s)};
     hs_db_result res;
-    hs_db_call call;
+    hs_db_call call = {HS_Q_NEW_CUSTOMER, 10, args, &res};
 
-    args[0] = s->customer;
-    args[1] = s->ctx[C_TENANT_ID];
-    args[2] = s->req.company_name;
-    args[3] = s->req.email;
-    args[4] = s->req.plan;
-    args[5] = s->site_url;
-    args[6] = mac;
-    args[7] = apr_ltoa(s->r->pool, hs_cfg_code_ttl(s->cfg));
-    args[8] = s->mailbox;
-    args[9] = hs_cfg_placement(s->cfg) == HS_PLACE_FILL ? "true" : "false";
-    call.label = HS_Q_NEW_CUSTOMER;
-    call.nargs = 10;
-    call.args = args;
-    call.res = &res;
-    return hs_db_commit_with(s->db, &call, 1, "HS", state);
+    return hs_db_commit_with(s->db, &call, "HS", state);
 }
 
 /*

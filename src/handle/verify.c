@@ -122,14 +122,10 @@ static const char *token(request_rec *r, const hs_dir_cfg *cfg,
  */
 static void decoy_commit(request_rec *r, hs_db *db)
 {
-    hs_db_call call;
+    const hs_db_call call = {HS_Q_VERIFY_DECOY, 0, NULL, NULL};
     const char *state;
 
-    call.label = HS_Q_VERIFY_DECOY;
-    call.nargs = 0;
-    call.args = NULL;
-    call.res = NULL;
-    if (hs_db_commit_with(db, &call, 1, NULL, &state)) {
+    if (hs_db_commit_with(db, &call, NULL, &state)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       HSLOGNO(00403) "the timing decoy of an unmatched "
                                      "verify failed; answering anyway");
@@ -185,7 +181,7 @@ static int activate(request_rec *r, const hs_dir_cfg *cfg, hs_db *db,
     call.args = args;
     call.res = &res;
     /* the statement and COMMIT in one round trip */
-    if (hs_db_commit_with(db, &call, 1, NULL, &state)) {
+    if (hs_db_commit_with(db, &call, NULL, &state)) {
         return hs_send_retry(r, HTTP_SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, 5);
     }
     hs_db_release(db);

@@ -850,35 +850,35 @@ int hs_db_begin_with(hs_db *db, const hs_db_call *calls, int n)
     return -1;
 }
 
-int hs_db_commit_with(hs_db *db, const hs_db_call *calls, int n,
-                      const char *soft, const char **state)
+int hs_db_commit_with(hs_db *db, const hs_db_call *call, const char *soft,
+                      const char **state)
 {
-    pipe_step steps[HS_DB_MAX_CALLS + 2];
+    pipe_step steps[3];
     const char *st, *msg;
-    int i, rv, last;
+    int rv, n = 0, at;
 
     *state = NULL;
-    if (!db->tx || n < 1 || n > HS_DB_MAX_CALLS) {
+    if (!db->tx) {
         return -1;
     }
-    /* calls[0..n-2], SAVEPOINT, calls[n-1], COMMIT */
+    /* [SAVEPOINT,] call, COMMIT: the savepoint only when a soft failure is
+     * to leave the transaction open */
     memset(steps, 0, sizeof(steps));
-    for (i = 0; i < n; i++) {
-        pipe_step *p = &steps[i < n - 1 ? i : n];
-        p->label = calls[i].label;
-        p->nargs = calls[i].nargs;
-        p->args = calls[i].args;
-        p->res = calls[i].res;
+    if (soft) {
+        steps[n++].command = "SAVEPOINT hydra_signup_commit_with";
     }
-    last = n;
-    steps[n - 1].command = "SAVEPOINT hydra_signup_commit_with";
-    steps[n + 1].command = "COMMIT";
-    rv = pipe_run(db, steps, n + 2, &st, &msg);
-    if (rv == n + 2) {
+    at = n;
+    steps[n].label = call->label;
+    steps[n].nargs = call->nargs;
+    steps[n].args = call->args;
+    steps[n++].res = call->res;
+    steps[n++].command = "COMMIT";
+    rv = pipe_run(db, steps, n, &st, &msg);
+    if (rv == n) {
         db->tx = 0;
         return 0;
     }
-    if (rv == last && soft && st && !strncmp(st, soft, strlen(soft)) &&
+    if (rv == at && soft && st && !strncmp(st, soft, strlen(soft)) &&
         !tx_command(db, "ROLLBACK TO SAVEPOINT hydra_signup_commit_with",
                     "ROLLBACK")) {
         *state = st;
@@ -887,8 +887,7 @@ int hs_db_commit_with(hs_db *db, const hs_db_call *calls, int n,
     db->tx = 0;
     hs_metrics_add(HS_M_DB_ERRORS, 1);
     db_log(db, APLOG_ERR, HSLOGNO(00211) "%s with COMMIT failed: %s",
-           rv >= 0 && steps[rv].label ? steps[rv].label : calls[n - 1].label,
-           msg && *msg ? msg : "no connection");
+           call->label, msg && *msg ? msg : "no connection");
     if (rv >= 0) {
         (void)tx_command(db, "ROLLBACK", "ROLLBACK");
     }

@@ -124,15 +124,14 @@ typedef struct {
 int hs_db_begin_with(hs_db *db, const hs_db_call *calls, int n);
 
 /*
- * Inside a transaction: calls[0..n-2], then calls[n-1] under a savepoint,
- * then COMMIT, all in one round trip (n <= HS_DB_MAX_CALLS), so that row
- * locks the last statement takes are held for it and the commit only.
- * 0: committed, every res filled. 1: the last statement failed with an
- * SQLSTATE that begins with soft (not NULL; the state in *state): nothing
- * of it remains, the calls before it stand and the transaction goes on.
+ * Inside a transaction: call, then COMMIT, in one round trip, so that row
+ * locks the statement takes are held for it and the commit only. 0:
+ * committed, call->res filled. 1 (only with soft, not NULL: the statement
+ * then runs under a savepoint): it failed with an SQLSTATE that begins
+ * with soft (*state): nothing of it remains and the transaction goes on.
  * -1: an error, logged; the transaction is rolled back and over.
  */
-int hs_db_commit_with(hs_db *db, const hs_db_call *calls, int n,
-                      const char *soft, const char **state);
+int hs_db_commit_with(hs_db *db, const hs_db_call *call, const char *soft,
+                      const char **state);
 
 #endif /* HS_DB_H */
