@@ -109,6 +109,7 @@ static void log_busy(hs_dbgate *g, request_rec *r)
 int hs_dbgate_enter(hs_dbgate *g, request_rec *r)
 {
     apr_time_t deadline = apr_time_now() + g->wait, now;
+    apr_status_t rv;
     waiter w;
     int logit = 0;
 
@@ -125,8 +126,11 @@ int hs_dbgate_enter(hs_dbgate *g, request_rec *r)
     }
     /* wait in line: a leaving request hands its place to the first */
     memset(&w, 0, sizeof(w));
-    if (apr_thread_cond_create(&w.cond, r->pool) != APR_SUCCESS) {
+    if ((rv = apr_thread_cond_create(&w.cond, r->pool)) != APR_SUCCESS) {
         apr_thread_mutex_unlock(g->mutex);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                      HSLOGNO(00911) "cannot wait for a database place "
+                                     "(no condition variable): 503");
         return -1;
     }
     if (g->tail) {
