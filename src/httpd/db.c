@@ -248,6 +248,13 @@ static const hs_stmt stmts[] = {
     /* pending ttl, pending ttl: the same for every tenant (the reaper) */
     {HS_Q_PURGE_ALL, PURGE("")},
 
+    /* the module's tables that more than doubled since their statistics
+     * were taken, analyzed so that every session plans again (the reaper;
+     * sql/009_grown_stats.sql) */
+    {HS_Q_ANALYZE_GROWN,
+     "SELECT table_name, live_rows::text, analyzed_rows::text"
+     " FROM hydra_signup_analyze_grown()"},
+
     /* slug, email: count the attempt first, under the row lock; a code
      * already consumed matches nothing */
     {HS_Q_VERIFY_ATTEMPT,

@@ -34,6 +34,7 @@
 #define HS_Q_RELEASE_ALL "hydra_signup_release_all"
 #define HS_Q_PURGE_TENANT "hydra_signup_purge_tenant"
 #define HS_Q_PURGE_ALL "hydra_signup_purge_all"
+#define HS_Q_ANALYZE_GROWN "hydra_signup_analyze_grown"
 #define HS_Q_VERIFY_LOCK "hydra_signup_verify_lock"
 #define HS_Q_VERIFY_ATTEMPT "hydra_signup_verify_attempt"
 #define HS_Q_VERIFY_VOID "hydra_signup_verify_void"

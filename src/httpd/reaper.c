@@ -2,11 +2,13 @@
 /*
  * reaper.c - the slot reaper (see hs_reaper.h). It runs in one child's
  * watchdog thread at a time (mod_watchdog's singleton mutex), with a
- * connection from the main server's mod_dbd pool. Both statements are safe
- * to run from several servers at once (FOR UPDATE ... SKIP LOCKED): two
- * httpd hosts on one database release each slot exactly once. A database
- * outage is logged once and retried at the next run; the reaper never
- * stops running.
+ * connection from the main server's mod_dbd pool. The release and purge
+ * statements are safe to run from several servers at once (FOR UPDATE ...
+ * SKIP LOCKED): two httpd hosts on one database release each slot exactly
+ * once. A third analyzes the module's tables that more than doubled since
+ * their statistics were taken (sql/009_grown_stats.sql). A database outage
+ * is logged once and retried at the next run; the reaper never stops
+ * running.
  */
 #include <string.h>
 #include <unistd.h>
@@ -34,7 +36,8 @@ typedef struct {
     server_rec *s;    /* the main server: its DBD pool */
     long pending_ttl; /* the longest PendingTTL configured anywhere */
     long interval;
-    int down; /* the last run failed (logged once) */
+    int down;       /* the last run failed (logged once) */
+    int stats_down; /* the last analyze_grown failed (logged once) */
 } reaper;
 
 /* Logs the first failure of a series; later ones are quiet until a run
@@ -48,6 +51,37 @@ static void failed(reaper *rp, const char *what)
                      what, rp->interval);
     }
     rp->down = 1;
+}
+
+/* Analyzes the module's tables that more than doubled since their
+ * statistics were taken (sql/009_grown_stats.sql), so that sessions stop
+ * running plans made for much smaller tables. A failure costs plans, not
+ * slots: it is logged once and the run goes on. */
+static void analyze_grown(reaper *rp, hs_db *db)
+{
+    hs_db_result res;
+    int i;
+
+    if (hs_db_select(db, HS_Q_ANALYZE_GROWN, &res, 0, NULL)) {
+        if (!rp->stats_down) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rp->s,
+                         HSLOGNO(00913) "reaper: analyzing the tables that "
+                                        "grew failed; tried again at every "
+                                        "run (logged once until it "
+                                        "succeeds)");
+        }
+        rp->stats_down = 1;
+        return;
+    }
+    rp->stats_down = 0;
+    for (i = 0; i < res.nrows; i++) {
+        const char **row = res.rows[i];
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, rp->s,
+                     HSLOGNO(00912) "reaper analyzed %s: %s live rows, %s "
+                                    "when its statistics were taken",
+                     row[0] ? row[0] : "?", row[1] ? row[1] : "?",
+                     row[2] ? row[2] : "?");
+    }
 }
 
 static void reap(reaper *rp, apr_pool_t *pool)
@@ -97,6 +131,7 @@ static void reap(reaper *rp, apr_pool_t *pool)
                      res.rows[0][0], rp->pending_ttl,
                      res.rows[0][1] ? res.rows[0][1] : "0");
     }
+    analyze_grown(rp, db);
     hs_db_close(db);
     if (rp->down) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, rp->s,
