@@ -5,14 +5,18 @@
  *
  * One transaction (DESIGN.md "POST signup"), in this order so that the node
  * row's lock - the throughput limit of a busy tenant - is held for one
- * statement and the COMMIT only:
+ * statement and the COMMIT only. A new address:
  *
- *   context (tenant, plan, existing customer, mail counters)  1 round trip
- *   INSERT customer (pending, no node yet; label retried on a clash)
- *   INSERT/UPDATE code (HMAC), INSERT mail log
+ *   BEGIN, address lock, context (tenant, plan, existing
+ *   customer, mail counters)                                  1 round trip
  *   write the message to spool tmp/ and fsync it
- *   take a slot + assign the node                             (row lock)
- *   COMMIT, then rename tmp/ -> new/
+ *   the customer on a node with room, its code (HMAC) and
+ *   mail logs (hydra_signup_new_customer), COMMIT             1 round trip
+ *   rename tmp/ -> new/, fsync new/
+ *
+ * A pending address gets a new code, and a slot again if its old one was
+ * released; a label clash falls back to the same steps one statement at a
+ * time (new_signup_stepwise).
  *
  * Any failure before COMMIT rolls back and removes the tmp/ file: nothing
  * half-written, no mail for a signup that does not exist.
