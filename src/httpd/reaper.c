@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ap_mpm.h"
 #include "httpd.h"
 #include "http_config.h"
 #include "http_core.h"
@@ -84,6 +85,14 @@ static void analyze_grown(reaper *rp, hs_db *db)
     }
 }
 
+/* httpd is stopping or restarting this process: start nothing optional */
+static int stopping(void)
+{
+    int state = AP_MPMQ_RUNNING;
+    return ap_mpm_query(AP_MPMQ_MPM_STATE, &state) == APR_SUCCESS &&
+           state == AP_MPMQ_STOPPING;
+}
+
 static void reap(reaper *rp, apr_pool_t *pool)
 {
     hs_db *db = hs_db_open(rp->s, pool);
@@ -131,7 +140,9 @@ static void reap(reaper *rp, apr_pool_t *pool)
                      res.rows[0][0], rp->pending_ttl,
                      res.rows[0][1] ? res.rows[0][1] : "0");
     }
-    analyze_grown(rp, db);
+    if (!stopping()) {
+        analyze_grown(rp, db); /* optional work: not while httpd stops */
+    }
     hs_db_close(db);
     if (rp->down) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, rp->s,
