@@ -23,15 +23,7 @@ my $errlog = Apache::Test::vars('t_logs') . '/error_log';
 
 sub nfiles { my @f = spool_files($_[0]); return scalar @f }
 sub clear_spool { unlink spool_files($_) for qw(new tmp cur) }
-sub log_since {
-    my ($size) = @_;
-    open my $fh, '<', $errlog or return '';
-    seek $fh, $size, 0;
-    local $/;
-    my $t = <$fh> // '';
-    close $fh;
-    return $t;
-}
+sub errlog_since { HydraTest::log_since($errlog, $_[0]) }
 sub body { get_json($_[0]) // {} }
 my %ok = (company_name => 'Fault Co', tenant_slug => 'acme');
 
@@ -51,7 +43,7 @@ ok t_cmp(scalar $res->header('Content-Type'), qr{^application/json}, 'JSON');
 ok t_cmp(body($res)->{detail}, qr/\S/, 'detail');
 ok t_cmp(scalar $res->header('Retry-After'), qr/^\d+$/, 'Retry-After');
 ok t_cmp(state_snapshot(), $before, 'rolled back, the tmp/ message removed');
-ok t_cmp(log_since($size), qr/HS00\d{3}.*injected/, 'the operator sees the error');
+ok t_cmp(errlog_since($size), qr/HS00\d{3}.*injected/, 'the operator sees the error');
 $db->do('DROP TRIGGER hs_test_fail_slot ON nodes');
 
 # the code insert fails (before the message is written)
@@ -70,7 +62,7 @@ $size = -s $errlog;
 $res = signup_post({ %ok, company_name => 'Fail At Commit', email => 'commit@example.com' });
 ok t_cmp($res->code, 503, 'failing COMMIT: 503');
 ok t_cmp(state_snapshot(), $before, 'nothing committed, no message in new/ or tmp/');
-ok t_cmp(log_since($size), qr/HS002(?:07|11).*COMMIT/, 'COMMIT failure logged');
+ok t_cmp(errlog_since($size), qr/HS002(?:07|11).*COMMIT/, 'COMMIT failure logged');
 $res = signup_post({ %ok, email => 'after@example.com' });
 ok t_cmp($res->code, 201, 'the next signup on the same connections works');
 $db->do('DROP TRIGGER hs_test_fail_commit ON customers');
@@ -102,7 +94,7 @@ ok t_cmp(scalar(grep { (body($_)->{detail} // '') =~ /unavailable/i } @down), 6,
 ok t_cmp(scalar(grep { ($_->header('Retry-After') // '') =~ /^\d+$/ } @down), 6,
          'Retry-After');
 ok t_cmp(nfiles('new') + nfiles('tmp'), 0, 'no message');
-my $tail = log_since($size);
+my $tail = errlog_since($size);
 ok t_cmp($tail, qr/HS00\d{3}/, 'a numbered log line');
 ok $tail !~ /\b\d{6}\b.*code|code.*\b\d{6}\b/; # no code in the log
 

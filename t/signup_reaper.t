@@ -17,7 +17,7 @@ use LWP::UserAgent ();
 use Time::HiRes qw(sleep time);
 use lib 't/lib';
 use HydraTest qw(start_httpd stop_httpd httpd_ctl dbh reset_db add_tenant signup_code verify_code get_json
-                 wait_until wait_port free_port
+                 wait_until wait_port free_port log_since
                  json_bytes pg_stop pg_start check);
 
 plan tests => 55, have_lwp;
@@ -68,15 +68,6 @@ sub released_in {
         $n += $1 while $line =~ /tenant \Q$tenant\E node [0-9a-f-]+: (\d+)/g;
     }
     return $n;
-}
-sub log_since {
-    my ($file, $offset) = @_;
-    open my $fh, '<', $file or return '';
-    seek $fh, $offset // 0, 0;
-    local $/;
-    my $t = <$fh> // '';
-    close $fh;
-    return $t;
 }
 sub signup_as {
     my ($module, %a) = @_;

@@ -347,6 +347,19 @@ sub wait_resend {
 }
 push @EXPORT_OK, 'wait_resend';
 
+# What file holds from byte offset on ('' when it cannot be read): the
+# log lines written since a test noted the file's size.
+sub log_since {
+    my ($file, $offset) = @_;
+    open my $fh, '<', $file or return '';
+    seek $fh, $offset // 0, 0;
+    local $/;
+    my $t = <$fh> // '';
+    close $fh;
+    return $t;
+}
+push @EXPORT_OK, 'log_since';
+
 # Polls cond every 50 ms for at most timeout seconds; its last value.
 sub wait_until {
     my ($cond, $timeout) = @_;
