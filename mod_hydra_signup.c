@@ -17,6 +17,7 @@
 #include "hs_config.h"
 #include "hs_db.h"
 #include "hs_dbgate.h"
+#include "hs_keepalive.h"
 #include "hs_endpoints.h"
 #include "hs_log.h"
 #include "hs_metrics.h"
@@ -69,6 +70,7 @@ static void hs_register_hooks(apr_pool_t *p)
     ap_hook_translate_name(hs_translate_name, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_map_to_storage(hs_map_to_storage, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(hs_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    hs_keepalive_register();
     ap_hook_log_transaction(hs_metrics_log_transaction, NULL, NULL,
                             APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(ap, status_hook, hs_metrics_status_hook, NULL, NULL,

@@ -13,6 +13,7 @@
 #include <apr_strings.h>
 
 #include "hs_http.h"
+#include "hs_keepalive.h"
 #include "hs_log.h"
 
 APLOG_USE_MODULE(hydra_signup);
@@ -21,6 +22,9 @@ int hs_send_json(request_rec *r, int status, const char *body)
 {
     apr_size_t len = strlen(body);
     r->status = status;
+    if (status == HTTP_BAD_REQUEST) {
+        hs_keepalive_after_400(r);
+    }
     ap_set_content_type(r, "application/json");
     ap_set_content_length(r, (apr_off_t)len);
     if (!r->header_only) {
@@ -126,6 +130,7 @@ static int read_body(request_rec *r, apr_size_t cap, char **out,
     } while (!seen_eos);
 
     apr_brigade_destroy(bb);
+    hs_keepalive_body_read(r);
     buf[len] = '\0';
     *out = buf;
     *outlen = len;
@@ -174,7 +179,12 @@ int hs_read_json(request_rec *r, const hs_dir_cfg *cfg, json_object **obj)
     }
     if (rc != OK) {
         r->connection->keepalive = AP_CONN_CLOSE;
-        hs_send_detail(r, rc, "The request body could not be read");
+        /* AP_FILTER_ERROR: httpd's input filter has answered already (a
+         * broken chunk, say); a second answer would be lost, and its
+         * status (-102) would be logged */
+        if (rc != AP_FILTER_ERROR) {
+            hs_send_detail(r, rc, "The request body could not be read");
+        }
         return OK;
     }
     errs = hs_errors_make(r->pool);

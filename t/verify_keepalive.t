@@ -1,0 +1,189 @@
+# SPDX-License-Identifier: Apache-2.0
+# A 400 of the module's (a wrong or expired code, an unknown address) keeps
+# an HTTP/1.1 connection open, as httpd keeps it after a 200: the request
+# was read whole. httpd closes after its own 400s (ap_status_drops_connection);
+# src/httpd/keepalive.c takes its "Connection: close" out again. Every other
+# reason to close still closes: the client's "Connection: close", HTTP/1.0,
+# a body that could not be read, MaxKeepAliveRequests, KeepAlive Off.
+# Raw sockets: whether the answer came on the same connection, and whether
+# the server closed it, is what is tested.
+use strict;
+use warnings FATAL => 'all';
+
+use Apache::Test qw(plan ok);
+use Apache::TestUtil qw(t_cmp);
+use Apache::TestRequest ();
+use IO::Select ();
+use IO::Socket::INET ();
+use lib 't/lib';
+use HydraTest qw(dbh reset_db json check signup_code);
+
+plan tests => 42;
+
+my $INVALID = '{"detail":"Invalid or expired verification code"}';
+dbh();
+reset_db();
+my $run = sprintf '%x%x', time, $$;
+
+sub connect_to {
+    my ($module) = @_;
+    Apache::TestRequest::module($module);
+    my $hp = Apache::TestRequest::hostport();
+    my $sock = IO::Socket::INET->new(PeerAddr => $hp, Timeout => 10)
+        or die "connect $hp: $!";
+    binmode $sock;
+    ${*$sock}{hs_buf} = '';
+    ${*$sock}{hs_hp} = $hp;
+    return $sock;
+}
+
+# one verify request on $sock; %o: proto (HTTP/1.1), headers (extra lines),
+# body (raw), email, code
+sub send_verify {
+    my ($sock, %o) = @_;
+    my $body = $o{body} // json()->encode({
+        code => $o{code} // '000000', email => $o{email},
+        tenant_slug => 'demo' });
+    my $head = 'POST /v1/public/signup/verify ' . ($o{proto} // 'HTTP/1.1')
+        . "\r\nHost: ${*$sock}{hs_hp}\r\nContent-Type: application/json\r\n"
+        . join('', map { "$_\r\n" } @{ $o{headers} // [] });
+    $head .= 'Content-Length: ' . length($body) . "\r\n"
+        unless grep { /^Transfer-Encoding:/i } @{ $o{headers} // [] };
+    local $SIG{PIPE} = 'IGNORE';
+    return syswrite($sock, "$head\r\n$body");
+}
+
+# reads more into the socket's buffer; 0 at EOF (or after 10 s of nothing)
+sub fill {
+    my ($sock) = @_;
+    return 0 unless IO::Select->new($sock)->can_read(10);
+    my $n = sysread($sock, my $buf, 65536);
+    return 0 unless $n;
+    ${*$sock}{hs_buf} .= $buf;
+    return 1;
+}
+
+# one answer: (status, head, body), or () when the connection ended first
+sub read_answer {
+    my ($sock) = @_;
+    my $b = \${*$sock}{hs_buf};
+    while ($$b !~ /\r\n\r\n/) { fill($sock) or return () }
+    my ($head) = $$b =~ /^(.*?\r\n)\r\n/s;
+    my ($len) = $head =~ /^Content-Length:\s*(\d+)/mi;
+    $len //= 0;
+    while (length($$b) < length($head) + 2 + $len) { fill($sock) or return () }
+    substr($$b, 0, length($head) + 2, '');
+    my $body = substr($$b, 0, $len, '');
+    my ($status) = $head =~ m{^HTTP/1\.\d (\d{3})};
+    return ($status, $head, $body);
+}
+
+# did the server close the connection within 10 s? (Whatever else it sent
+# is read over: httpd's own 400 page has no Content-Length.)
+sub server_closed {
+    my ($sock) = @_;
+    my $deadline = time + 10;
+    while (time < $deadline && IO::Select->new($sock)->can_read(1)) {
+        my $n = sysread($sock, my $buf, 65536);
+        return 1 if defined $n && $n == 0;
+    }
+    return 0;
+}
+
+sub closes { ($_[0] // "") =~ /^Connection:\s*close\r?$/mi ? 1 : 0 }
+
+# ---- pending signups: 400, 400, then the right code, one connection -------
+my ($id, $code) = signup_code(email => "keep-$run\@example.com");
+check(defined $code, 'a pending signup with a code');
+# (a copy: a string used as a number would be encoded as a JSON number)
+my $wrong = sprintf '%06d', ("$code" + 1) % 1000000;
+my $sock = connect_to('default');
+my @seen;
+for my $try (1, 2) {
+    send_verify($sock, email => "keep-$run\@example.com", code => $wrong);
+    my ($st, $head, $body) = read_answer($sock);
+    ok t_cmp(($st // "none") . " " . ($body // ""), "400 $INVALID",
+             "wrong code $try: 400 on the same connection");
+    ok t_cmp(closes($head), 0, "wrong code $try: no Connection: close");
+    ok t_cmp(($head // "") =~ /^Content-Length: 49\r?$/mi ? 1 : 0, 1,
+             "wrong code $try: the head is whole (Content-Length)");
+}
+# an unknown address takes the same path
+send_verify($sock, email => "nobody-$run\@example.com");
+my ($st, $head, $body) = read_answer($sock);
+ok t_cmp(($st // "none") . " " . ($body // ""), "400 $INVALID",
+         'unknown address: 400 on the same connection');
+ok t_cmp(closes($head), 0, 'unknown address: no Connection: close');
+# and the connection still carries a request that succeeds
+send_verify($sock, email => "keep-$run\@example.com", code => $code);
+($st, $head, $body) = read_answer($sock);
+ok t_cmp($st // 'none', 200, 'the right code next on that connection: 200');
+my $d = eval { json()->decode($body) } // {};
+ok t_cmp($d->{customer_id} // '', $id, 'its tokens are for that customer');
+send_verify($sock, email => "keep-$run\@example.com", code => $code);
+($st, $head, $body) = read_answer($sock);
+ok t_cmp(($st // "none") . " " . ($body // ""), "400 $INVALID",
+         'the used code again: 400, still the same connection');
+ok t_cmp(closes($head), 0, 'used code: no Connection: close');
+close $sock;
+
+# ---- every other reason to close still closes -----------------------------
+# the client asks to close
+$sock = connect_to('default');
+send_verify($sock, email => "nobody-$run\@example.com",
+            headers => ['Connection: close']);
+($st, $head) = read_answer($sock);
+ok t_cmp($st // 'none', 400, 'Connection: close from the client: 400');
+ok t_cmp(closes($head), 1, '... with Connection: close');
+check(server_closed($sock), '... and the server closed the connection');
+close $sock;
+
+# HTTP/1.0 (no keep-alive asked)
+$sock = connect_to('default');
+send_verify($sock, email => "nobody-$run\@example.com", proto => 'HTTP/1.0');
+($st, $head) = read_answer($sock);
+ok t_cmp($st // 'none', 400, 'HTTP/1.0: 400');
+check(server_closed($sock), 'HTTP/1.0: the server closed the connection');
+close $sock;
+
+# a body that could not be read (a broken chunk size; httpd answers it
+# itself): the rest of the stream cannot be trusted
+$sock = connect_to('default');
+send_verify($sock, headers => ['Transfer-Encoding: chunked'],
+            body => "zz\r\n{}\r\n0\r\n\r\n");
+($st, $head) = read_answer($sock);
+ok t_cmp($st // 'none', 400, 'unreadable chunked body: 400');
+ok t_cmp(closes($head), 1, '... with Connection: close');
+check(server_closed($sock), '... and the server closed the connection');
+close $sock;
+
+# MaxKeepAliveRequests 3: as after 200s (the plans, the control), httpd
+# keeps the connection for three answers and closes it with the fourth
+for my $what ('plans', 'verify') {
+    $sock = connect_to('vhost_keep3');
+    for my $n (1 .. 4) {
+        if ($what eq 'plans') {
+            syswrite($sock, "GET /v1/public/signup/plans/demo HTTP/1.1\r\n"
+                     . "Host: ${*$sock}{hs_hp}\r\n\r\n");
+        }
+        else {
+            send_verify($sock, email => "nobody-$n-$run\@example.com");
+        }
+        ($st, $head) = read_answer($sock);
+        ok t_cmp($st // 'none', $what eq 'plans' ? 200 : 400,
+                 "MaxKeepAliveRequests 3, $what $n: answered");
+        ok t_cmp(closes($head), $n == 4 ? 1 : 0,
+                 "$what $n: " . ($n == 4 ? 'Connection: close' : 'kept'));
+    }
+    check(server_closed($sock), "$what: after the fourth the server closed");
+    close $sock;
+}
+
+# KeepAlive Off
+$sock = connect_to('vhost_keepoff');
+send_verify($sock, email => "nobody-$run\@example.com");
+($st, $head) = read_answer($sock);
+ok t_cmp($st // 'none', 400, 'KeepAlive Off: 400');
+ok t_cmp(closes($head), 1, '... with Connection: close');
+check(server_closed($sock), '... and the server closed the connection');
+close $sock;
