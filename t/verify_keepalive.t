@@ -16,9 +16,9 @@ use Apache::TestRequest ();
 use IO::Select ();
 use IO::Socket::INET ();
 use lib 't/lib';
-use HydraTest qw(dbh reset_db json check signup_code);
+use HydraTest qw(dbh reset_db json check signup_code log_since wait_until);
 
-plan tests => 42;
+plan tests => 43;
 
 my $INVALID = '{"detail":"Invalid or expired verification code"}';
 dbh();
@@ -148,6 +148,8 @@ close $sock;
 
 # a body that could not be read (a broken chunk size; httpd answers it
 # itself): the rest of the stream cannot be trusted
+my $access = Apache::Test::vars('t_logs') . '/access_log';
+my $mark = -s $access;
 $sock = connect_to('default');
 send_verify($sock, headers => ['Transfer-Encoding: chunked'],
             body => "zz\r\n{}\r\n0\r\n\r\n");
@@ -156,6 +158,12 @@ ok t_cmp($st // 'none', 400, 'unreadable chunked body: 400');
 ok t_cmp(closes($head), 1, '... with Connection: close');
 check(server_closed($sock), '... and the server closed the connection');
 close $sock;
+# httpd answered it; the module adds no second answer (whose status, -102,
+# would be logged)
+my $logged = '';
+wait_until(sub { ($logged = log_since($access, $mark)) =~ /verify/ }, 5);
+ok t_cmp(join(' ', $logged =~ m{"POST /v1/public/signup/verify HTTP/1\.1" (\S+)}g),
+         '400', 'the access log shows that request once, with 400');
 
 # MaxKeepAliveRequests 3: as after 200s (the plans, the control), httpd
 # keeps the connection for three answers and closes it with the fourth

@@ -38,4 +38,9 @@ int hs_send_errors(request_rec *r, const hs_errors *e);
  */
 int hs_read_json(request_rec *r, const hs_dir_cfg *cfg, json_object **obj);
 
+/* Is httpd stopping or restarting this process (the MPM's state)? Then
+ * nothing optional is started (the reaper's analyze) and no connection is
+ * kept open (keepalive.c). */
+int hs_mpm_stopping(void);
+
 #endif /* HS_HTTP_H */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "httpd.h"
+#include "ap_mpm.h"
 #include "http_log.h"
 #include "http_protocol.h"
 #include "http_request.h"
@@ -17,6 +18,13 @@
 #include "hs_log.h"
 
 APLOG_USE_MODULE(hydra_signup);
+
+int hs_mpm_stopping(void)
+{
+    int state = AP_MPMQ_RUNNING;
+    return ap_mpm_query(AP_MPMQ_MPM_STATE, &state) == APR_SUCCESS &&
+           state == AP_MPMQ_STOPPING;
+}
 
 int hs_send_json(request_rec *r, int status, const char *body)
 {

@@ -16,12 +16,10 @@
 
 #include "httpd.h"
 #include "http_log.h"
-#include "ap_mpm.h"
 #include "http_protocol.h"
 #include "util_filter.h"
 
-#include <apr_strings.h>
-
+#include "hs_http.h"
 #include "hs_keepalive.h"
 #include "hs_log.h"
 
@@ -32,6 +30,8 @@ APLOG_USE_MODULE(hydra_signup);
 /* what ap_set_keepalive adds to the head, after the line before it */
 #define CLOSE_LINE "\r\nConnection: close\r\n"
 #define STATUS_400 "HTTP/1.1 400 "
+/* a longer head is not one of ours: left alone */
+#define MAX_HEAD 16384
 
 static ap_filter_rec_t *keep_filter;
 
@@ -46,7 +46,6 @@ static int keepable(request_rec *r)
     conn_rec *c = r->connection;
     server_rec *s = r->server;
     const char *conn = apr_table_get(r->headers_in, "Connection");
-    int state = AP_MPMQ_STOPPING;
 
     return r->proto_num == HTTP_VERSION(1, 1) && !r->main &&
            apr_table_get(r->notes, BODY_READ) && !r->expecting_100 &&
@@ -56,8 +55,7 @@ static int keepable(request_rec *r)
            !ap_find_token(r->pool, conn, "close") &&
            (!apr_table_get(r->subprocess_env, "nokeepalive") ||
             apr_table_get(r->headers_in, "Via")) &&
-           ap_mpm_query(AP_MPMQ_MPM_STATE, &state) == APR_SUCCESS &&
-           state != AP_MPMQ_STOPPING;
+           !hs_mpm_stopping();
 }
 
 void hs_keepalive_after_400(request_rec *r)
@@ -73,9 +71,11 @@ static apr_status_t keep_filter_out(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     request_rec *r = f->r;
     conn_rec *c = r->connection;
-    apr_size_t len, cut = sizeof(CLOSE_LINE) - 3; /* "Connection: close\r\n" */
+    apr_size_t cut = sizeof(CLOSE_LINE) - 3; /* "Connection: close\r\n" */
+    apr_off_t total;
+    apr_size_t len;
     apr_bucket *e;
-    char *head, *at, *kept;
+    char *head, *at;
 
     ap_remove_output_filter(f); /* whatever comes next is the body */
     for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb);
@@ -84,11 +84,18 @@ static apr_status_t keep_filter_out(ap_filter_t *f, apr_bucket_brigade *bb)
             return ap_pass_brigade(f->next, bb);
         }
     }
+    /* the head as one string, then without that line, in place */
     if (c->keepalive != AP_CONN_CLOSE ||
-        apr_brigade_pflatten(bb, &head, &len, r->pool) != APR_SUCCESS) {
+        apr_brigade_length(bb, 1, &total) != APR_SUCCESS || total <= 0 ||
+        total > MAX_HEAD) {
         return ap_pass_brigade(f->next, bb);
     }
-    head = apr_pstrmemdup(r->pool, head, len);
+    len = (apr_size_t)total;
+    head = apr_palloc(r->pool, len + 1);
+    if (apr_brigade_flatten(bb, head, &len) != APR_SUCCESS) {
+        return ap_pass_brigade(f->next, bb);
+    }
+    head[len] = '\0';
     at = strstr(head, CLOSE_LINE);
     /* one Connection field, httpd's "close", and a whole head */
     if (len < sizeof(STATUS_400) + 4 ||
@@ -101,14 +108,10 @@ static apr_status_t keep_filter_out(ap_filter_t *f, apr_bucket_brigade *bb)
                                      "expected: the connection closes");
         return ap_pass_brigade(f->next, bb);
     }
-    /* the head without that line */
-    kept = apr_palloc(r->pool, len - cut);
-    memcpy(kept, head, (apr_size_t)(at - head) + 2);
-    memcpy(kept + (at - head) + 2, at + 2 + cut,
-           len - (apr_size_t)(at - head) - 2 - cut);
+    memmove(at + 2, at + 2 + cut, len - (apr_size_t)(at - head) - 2 - cut);
     apr_brigade_cleanup(bb);
     APR_BRIGADE_INSERT_TAIL(
-        bb, apr_bucket_pool_create(kept, len - cut, r->pool, c->bucket_alloc));
+        bb, apr_bucket_pool_create(head, len - cut, r->pool, c->bucket_alloc));
     /* what ap_set_keepalive does when it keeps a connection */
     c->keepalive = AP_CONN_KEEPALIVE;
     c->keepalives++;

@@ -13,7 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ap_mpm.h"
 #include "httpd.h"
 #include "http_config.h"
 #include "http_core.h"
@@ -25,6 +24,7 @@
 
 #include "hs_config.h"
 #include "hs_db.h"
+#include "hs_http.h"
 #include "hs_log.h"
 #include "hs_metrics.h"
 #include "hs_reaper.h"
@@ -85,14 +85,6 @@ static void analyze_grown(reaper *rp, hs_db *db)
     }
 }
 
-/* httpd is stopping or restarting this process: start nothing optional */
-static int stopping(void)
-{
-    int state = AP_MPMQ_RUNNING;
-    return ap_mpm_query(AP_MPMQ_MPM_STATE, &state) == APR_SUCCESS &&
-           state == AP_MPMQ_STOPPING;
-}
-
 static void reap(reaper *rp, apr_pool_t *pool)
 {
     hs_db *db = hs_db_open(rp->s, pool);
@@ -140,7 +132,7 @@ static void reap(reaper *rp, apr_pool_t *pool)
                      res.rows[0][0], rp->pending_ttl,
                      res.rows[0][1] ? res.rows[0][1] : "0");
     }
-    if (!stopping()) {
+    if (!hs_mpm_stopping()) {
         analyze_grown(rp, db); /* optional work: not while httpd stops */
     }
     hs_db_close(db);
