@@ -9,7 +9,7 @@ use Apache::TestUtil qw(t_cmp);
 use Apache::TestRequest qw(GET);
 use Time::HiRes qw(sleep);
 use lib 't/lib';
-use HydraTest qw(get_json);
+use HydraTest qw(get_json log_since);
 
 plan tests => 9, have_lwp;
 
@@ -28,9 +28,7 @@ ok t_cmp($res->code, 503, 'database down: 503');
 ok t_cmp(get_json($res)->{detail}, qr/unavailable/i, 'JSON detail');
 ok defined $res->header('Retry-After');
 
-open my $fh, '<', $errlog or die;
-seek $fh, $log_size, 0;
-my $tail = do { local $/; <$fh> };
+my $tail = log_since($errlog, $log_size);
 ok $tail =~ /HS002\d\d: /;   # the operator gets a numbered log line
 
 ok pg('hs_pg_restart');   # PostgreSQL started again

@@ -13,7 +13,7 @@ use Time::HiRes qw(time sleep);
 use lib 't/lib';
 use HydraTest qw(reset_db add_tenant post_json check httpd_pid
                  start_clients client_answers wait_clients wait_until tally
-                 invariant_errors mail_errors);
+                 invariant_errors mail_errors log_since);
 
 plan tests => 12, have_lwp;
 
@@ -26,12 +26,7 @@ my $log_size = -s $errlog;
 my $parent = httpd_pid();
 my $stop = "$ENV{HYDRA_STATE}/fault-graceful.stop";
 unlink $stop;
-sub log_tail {
-    open my $fh, '<', $errlog or return '';
-    seek $fh, $log_size, 0;
-    local $/;
-    return <$fh> // '';
-}
+sub log_tail { log_since($errlog, $log_size) }
 sub restarts { scalar(() = log_tail() =~ /AH00493: SIGUSR1 received/g) }
 sub generation_up {    # the new generation serves: "resuming normal operations"
     my $n = shift;

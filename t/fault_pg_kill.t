@@ -16,7 +16,7 @@ use Time::HiRes qw(time sleep);
 use lib 't/lib';
 use HydraTest qw(reset_db add_tenant post_json check pg_do httpd_pid
                  start_clients client_answers wait_clients wait_until tally
-                 invariant_errors mail_errors spool_recipients);
+                 invariant_errors mail_errors spool_recipients log_since);
 
 plan tests => 18, have_lwp;
 
@@ -93,10 +93,7 @@ ok t_cmp(httpd_pid(), $parent, 'the same httpd');
 ok t_cmp("@bad", '', 'invariants still hold');
 
 # the server logged the outage, and no child process died
-open my $fh, '<', $errlog or die;
-seek $fh, $log_size, 0;
-my $tail = do { local $/; <$fh> };
-close $fh;
+my $tail = log_since($errlog, $log_size);
 check(scalar($tail =~ /HS002\d\d: /), 'numbered log lines for the outage');
 check($tail !~ /exit signal|Segmentation fault|AddressSanitizer/,
       'no child process crashed');

@@ -20,7 +20,7 @@ use Time::HiRes qw(time sleep);
 use lib 't/lib';
 use HydraTest qw(dbh reset_db add_tenant check httpd_pid start_clients
                  client_answers wait_clients wait_until tally
-                 invariant_errors mail_errors);
+                 invariant_errors mail_errors log_since);
 
 plan tests => 17, have_lwp;
 
@@ -124,9 +124,7 @@ ok t_cmp("@bad", '', 'slots, customers and codes consistent');
 my ($mail_bad, $silent) = mail_errors($tenant, \@all);
 ok t_cmp("@$mail_bad", '', 'every 201 has its message; no message without a customer; tmp/ empty');
 ok t_cmp($silent, 0, 'no committed signup without its 201');
-open my $fh, '<', $errlog or die;
-seek $fh, $log_size, 0;
-my $tail = do { local $/; <$fh> };
+my $tail = log_since($errlog, $log_size);
 # the slot statement (a new address's: hydra_signup_new_customer) is sent
 # with its COMMIT (HS00211); the fallback path after a full node logs HS00203
 check(scalar($tail =~ /HS00(?:211: hydra_signup_(?:new_customer|place) with COMMIT|203: query hydra_signup_take_slot_spread) failed: .*lock timeout/),

@@ -17,7 +17,7 @@ use Apache::TestRequest ();
 use Errno qw(ENOSPC);
 use lib 't/lib';
 use HydraTest qw(dbh reset_db add_tenant post_json get_json check
-                 spool_recipients invariant_errors wait_resend);
+                 spool_recipients invariant_errors wait_resend log_since);
 
 plan tests => 28, have_lwp;
 
@@ -49,8 +49,7 @@ sub state {    # customers, slots taken, messages in new/, files in tmp/
 }
 sub has { my ($email) = @_; my ($n) = dbh()->selectrow_array(
     "SELECT count(*) FROM customers WHERE email = ?", undef, $email); $n }
-sub log_from { my $size = shift; open my $fh, '<', $errlog or return '';
-    seek $fh, $size, 0; local $/; <$fh> }
+sub log_from { log_since($errlog, shift) }
 sub is_503 {
     my ($res, $name) = @_;
     my $d = get_json($res) // {};

@@ -13,7 +13,7 @@ use File::Temp ();
 use Time::HiRes qw(sleep);
 use lib 't/lib';
 use HydraTest qw(dbh reset_db add_tenant post_json check start_clients
-                 wait_clients tally httpd_pid);
+                 wait_clients tally httpd_pid log_since);
 
 plan tests => 27, have_lwp;
 
@@ -123,12 +123,9 @@ ok t_cmp(delta($v1, $v2, cnt('ratelimit_refused', 'kind="resend"')), 1, 'refused
 
 # the answers came from several children (the access log's %P)
 my %pids;
-if (open my $lf, '<', $log) {
-    seek $lf, $log_from, 0;
-    while (<$lf>) {
-        my ($pid, $m, $u, $st) = split ' ';
-        $pids{$pid}++ if $m eq 'POST' && $u eq $B && $st eq '201';
-    }
+for (split /\n/, log_since($log, $log_from)) {
+    my ($pid, $m, $u, $st) = split ' ';
+    $pids{$pid}++ if $m eq 'POST' && $u eq $B && $st eq '201';
 }
 check(keys %pids >= 2, 'the 201s were answered by ' . scalar(keys %pids) . ' processes');
 

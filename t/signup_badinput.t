@@ -10,7 +10,7 @@ use Apache::TestUtil qw(t_cmp);
 use Apache::TestRequest ();
 use lib 't/lib';
 use HydraTest qw(dbh reset_db add_tenant get_json json_bytes spool_files
-                 signup_post state_snapshot raw_http);
+                 signup_post state_snapshot raw_http log_since);
 
 plan tests => 230, have_lwp;
 binmode STDOUT, ':encoding(UTF-8)'; # t_cmp prints non-ASCII values
@@ -189,9 +189,6 @@ my @files = spool_files('new');
 ok t_cmp(scalar @files, scalar @verbatim, 'one mail each');
 
 # the server survived all of it: no crashed child
-open my $fh, '<', $errlog or die;
-seek $fh, $log_size, 0;
-my $log = do { local $/; <$fh> };
-close $fh;
+my $log = log_since($errlog, $log_size);
 ok t_cmp(join("\n", $log =~ /^.*(?:exit signal|Segmentation|AddressSanitizer).*$/mg),
          '', 'no child crashed');

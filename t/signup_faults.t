@@ -11,7 +11,7 @@ use Apache::TestRequest ();
 use Time::HiRes qw(sleep);
 use lib 't/lib';
 use HydraTest qw(dbh reset_db add_tenant get_json spool_files signup_post
-                 state_snapshot pg_stop pg_start);
+                 state_snapshot pg_stop pg_start log_since);
 
 plan tests => 35, have_lwp;
 
@@ -23,7 +23,7 @@ my $errlog = Apache::Test::vars('t_logs') . '/error_log';
 
 sub nfiles { my @f = spool_files($_[0]); return scalar @f }
 sub clear_spool { unlink spool_files($_) for qw(new tmp cur) }
-sub errlog_since { HydraTest::log_since($errlog, $_[0]) }
+sub errlog_since { log_since($errlog, $_[0]) }
 sub body { get_json($_[0]) // {} }
 my %ok = (company_name => 'Fault Co', tenant_slug => 'acme');
 

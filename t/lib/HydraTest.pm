@@ -347,11 +347,12 @@ sub wait_resend {
 }
 push @EXPORT_OK, 'wait_resend';
 
-# What file holds from byte offset on ('' when it cannot be read): the
-# log lines written since a test noted the file's size.
+# What file holds from byte offset on: the log lines written since a test
+# noted the file's size. Dies when the file cannot be read (a check of what
+# a log does not hold must not pass on a log that is not there).
 sub log_since {
     my ($file, $offset) = @_;
-    open my $fh, '<', $file or return '';
+    open my $fh, '<', $file or die "log_since: cannot read $file: $!";
     seek $fh, $offset // 0, 0;
     local $/;
     my $t = <$fh> // '';
