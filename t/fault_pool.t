@@ -20,7 +20,7 @@ use Time::HiRes qw(time sleep);
 use lib 't/lib';
 use HydraTest qw(dbh reset_db add_tenant check httpd_pid start_clients
                  client_answers wait_clients wait_until tally
-                 invariant_errors mail_errors log_since);
+                 invariant_errors mail_errors log_since child_stats);
 
 plan tests => 17, have_lwp;
 
@@ -33,15 +33,7 @@ my $parent = httpd_pid();
 my $N = 12;
 my @all;
 
-sub children {
-    my $n = 0;
-    for my $st (glob '/proc/[0-9]*/stat') {
-        open my $f, '<', $st or next;
-        my $s = <$f> // '';
-        $n++ if $s =~ /\) \S+ (\d+)/ && $1 == $parent;
-    }
-    return $n;
-}
+sub children { return scalar(child_stats($parent)) }
 sub pool_conns {
     my ($c) = dbh()->selectrow_array(
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hydra-pool'");

@@ -13,10 +13,9 @@ use warnings FATAL => 'all';
 use Apache::Test qw(plan ok);
 use Apache::TestUtil qw(t_cmp);
 use Apache::TestRequest ();
-use IO::Select ();
-use IO::Socket::INET ();
 use lib 't/lib';
-use HydraTest qw(dbh reset_db json check signup_code log_since wait_until);
+use HydraTest qw(dbh reset_db json check signup_code log_since wait_until
+                 http_sock http_answer http_closed http_closes);
 
 plan tests => 43;
 
@@ -28,13 +27,7 @@ my $run = sprintf '%x%x', time, $$;
 sub connect_to {
     my ($module) = @_;
     Apache::TestRequest::module($module);
-    my $hp = Apache::TestRequest::hostport();
-    my $sock = IO::Socket::INET->new(PeerAddr => $hp, Timeout => 10)
-        or die "connect $hp: $!";
-    binmode $sock;
-    ${*$sock}{hs_buf} = '';
-    ${*$sock}{hs_hp} = $hp;
-    return $sock;
+    return http_sock(Apache::TestRequest::hostport());
 }
 
 # one verify request on $sock; %o: proto (HTTP/1.1), headers (extra lines),
@@ -53,45 +46,6 @@ sub send_verify {
     return syswrite($sock, "$head\r\n$body");
 }
 
-# reads more into the socket's buffer; 0 at EOF (or after 10 s of nothing)
-sub fill {
-    my ($sock) = @_;
-    return 0 unless IO::Select->new($sock)->can_read(10);
-    my $n = sysread($sock, my $buf, 65536);
-    return 0 unless $n;
-    ${*$sock}{hs_buf} .= $buf;
-    return 1;
-}
-
-# one answer: (status, head, body), or () when the connection ended first
-sub read_answer {
-    my ($sock) = @_;
-    my $b = \${*$sock}{hs_buf};
-    while ($$b !~ /\r\n\r\n/) { fill($sock) or return () }
-    my ($head) = $$b =~ /^(.*?\r\n)\r\n/s;
-    my ($len) = $head =~ /^Content-Length:\s*(\d+)/mi;
-    $len //= 0;
-    while (length($$b) < length($head) + 2 + $len) { fill($sock) or return () }
-    substr($$b, 0, length($head) + 2, '');
-    my $body = substr($$b, 0, $len, '');
-    my ($status) = $head =~ m{^HTTP/1\.\d (\d{3})};
-    return ($status, $head, $body);
-}
-
-# did the server close the connection within 10 s? (Whatever else it sent
-# is read over: httpd's own 400 page has no Content-Length.)
-sub server_closed {
-    my ($sock) = @_;
-    my $deadline = time + 10;
-    while (time < $deadline && IO::Select->new($sock)->can_read(1)) {
-        my $n = sysread($sock, my $buf, 65536);
-        return 1 if defined $n && $n == 0;
-    }
-    return 0;
-}
-
-sub closes { ($_[0] // "") =~ /^Connection:\s*close\r?$/mi ? 1 : 0 }
-
 # ---- pending signups: 400, 400, then the right code, one connection -------
 my ($id, $code) = signup_code(email => "keep-$run\@example.com");
 check(defined $code, 'a pending signup with a code');
@@ -101,30 +55,30 @@ my $sock = connect_to('default');
 my @seen;
 for my $try (1, 2) {
     send_verify($sock, email => "keep-$run\@example.com", code => $wrong);
-    my ($st, $head, $body) = read_answer($sock);
+    my ($st, $head, $body) = http_answer($sock);
     ok t_cmp(($st // "none") . " " . ($body // ""), "400 $INVALID",
              "wrong code $try: 400 on the same connection");
-    ok t_cmp(closes($head), 0, "wrong code $try: no Connection: close");
+    ok t_cmp(http_closes($head), 0, "wrong code $try: no Connection: close");
     ok t_cmp(($head // "") =~ /^Content-Length: 49\r?$/mi ? 1 : 0, 1,
              "wrong code $try: the head is whole (Content-Length)");
 }
 # an unknown address takes the same path
 send_verify($sock, email => "nobody-$run\@example.com");
-my ($st, $head, $body) = read_answer($sock);
+my ($st, $head, $body) = http_answer($sock);
 ok t_cmp(($st // "none") . " " . ($body // ""), "400 $INVALID",
          'unknown address: 400 on the same connection');
-ok t_cmp(closes($head), 0, 'unknown address: no Connection: close');
+ok t_cmp(http_closes($head), 0, 'unknown address: no Connection: close');
 # and the connection still carries a request that succeeds
 send_verify($sock, email => "keep-$run\@example.com", code => $code);
-($st, $head, $body) = read_answer($sock);
+($st, $head, $body) = http_answer($sock);
 ok t_cmp($st // 'none', 200, 'the right code next on that connection: 200');
 my $d = eval { json()->decode($body) } // {};
 ok t_cmp($d->{customer_id} // '', $id, 'its tokens are for that customer');
 send_verify($sock, email => "keep-$run\@example.com", code => $code);
-($st, $head, $body) = read_answer($sock);
+($st, $head, $body) = http_answer($sock);
 ok t_cmp(($st // "none") . " " . ($body // ""), "400 $INVALID",
          'the used code again: 400, still the same connection');
-ok t_cmp(closes($head), 0, 'used code: no Connection: close');
+ok t_cmp(http_closes($head), 0, 'used code: no Connection: close');
 close $sock;
 
 # ---- every other reason to close still closes -----------------------------
@@ -132,18 +86,18 @@ close $sock;
 $sock = connect_to('default');
 send_verify($sock, email => "nobody-$run\@example.com",
             headers => ['Connection: close']);
-($st, $head) = read_answer($sock);
+($st, $head) = http_answer($sock);
 ok t_cmp($st // 'none', 400, 'Connection: close from the client: 400');
-ok t_cmp(closes($head), 1, '... with Connection: close');
-check(server_closed($sock), '... and the server closed the connection');
+ok t_cmp(http_closes($head), 1, '... with Connection: close');
+check(http_closed($sock), '... and the server closed the connection');
 close $sock;
 
 # HTTP/1.0 (no keep-alive asked)
 $sock = connect_to('default');
 send_verify($sock, email => "nobody-$run\@example.com", proto => 'HTTP/1.0');
-($st, $head) = read_answer($sock);
+($st, $head) = http_answer($sock);
 ok t_cmp($st // 'none', 400, 'HTTP/1.0: 400');
-check(server_closed($sock), 'HTTP/1.0: the server closed the connection');
+check(http_closed($sock), 'HTTP/1.0: the server closed the connection');
 close $sock;
 
 # a body that could not be read (a broken chunk size; httpd answers it
@@ -153,10 +107,10 @@ my $mark = -s $access;
 $sock = connect_to('default');
 send_verify($sock, headers => ['Transfer-Encoding: chunked'],
             body => "zz\r\n{}\r\n0\r\n\r\n");
-($st, $head) = read_answer($sock);
+($st, $head) = http_answer($sock);
 ok t_cmp($st // 'none', 400, 'unreadable chunked body: 400');
-ok t_cmp(closes($head), 1, '... with Connection: close');
-check(server_closed($sock), '... and the server closed the connection');
+ok t_cmp(http_closes($head), 1, '... with Connection: close');
+check(http_closed($sock), '... and the server closed the connection');
 close $sock;
 # httpd answered it; the module adds no second answer (whose status, -102,
 # would be logged)
@@ -177,21 +131,21 @@ for my $what ('plans', 'verify') {
         else {
             send_verify($sock, email => "nobody-$n-$run\@example.com");
         }
-        ($st, $head) = read_answer($sock);
+        ($st, $head) = http_answer($sock);
         ok t_cmp($st // 'none', $what eq 'plans' ? 200 : 400,
                  "MaxKeepAliveRequests 3, $what $n: answered");
-        ok t_cmp(closes($head), $n == 4 ? 1 : 0,
+        ok t_cmp(http_closes($head), $n == 4 ? 1 : 0,
                  "$what $n: " . ($n == 4 ? 'Connection: close' : 'kept'));
     }
-    check(server_closed($sock), "$what: after the fourth the server closed");
+    check(http_closed($sock), "$what: after the fourth the server closed");
     close $sock;
 }
 
 # KeepAlive Off
 $sock = connect_to('vhost_keepoff');
 send_verify($sock, email => "nobody-$run\@example.com");
-($st, $head) = read_answer($sock);
+($st, $head) = http_answer($sock);
 ok t_cmp($st // 'none', 400, 'KeepAlive Off: 400');
-ok t_cmp(closes($head), 1, '... with Connection: close');
-check(server_closed($sock), '... and the server closed the connection');
+ok t_cmp(http_closes($head), 1, '... with Connection: close');
+check(http_closed($sock), '... and the server closed the connection');
 close $sock;

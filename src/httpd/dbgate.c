@@ -7,11 +7,24 @@
  * whichever waiter it picked: some requests waited many turns while later
  * ones went ahead, and the slowest answers under load were several times
  * the median.)
+ *
+ * Each child has its own places and queue, and a keep-alive connection
+ * stays with the child that accepted it; so a request that had to queue,
+ * in a child with more requests in progress than the server's children
+ * have on average, closes its connection after the answer (rebalance()):
+ * the client's next connection may land in a less crowded child. Without
+ * it the child that happened to accept the most connections kept the
+ * longest queue for as long as they lasted (DESIGN.md, "The connection
+ * gate").
  */
 #include <string.h>
 
+#include <unistd.h>
+
 #include "httpd.h"
 #include "http_log.h"
+#include "ap_mpm.h"
+#include "scoreboard.h"
 
 #include <apr_thread_cond.h>
 #include <apr_thread_mutex.h>
@@ -106,6 +119,61 @@ static void log_busy(hs_dbgate *g, request_rec *r)
                   g->max, (long)apr_time_as_msec(g->wait));
 }
 
+/* a worker reading, handling or logging a request */
+static int in_progress(int status)
+{
+    return status == SERVER_BUSY_READ || status == SERVER_BUSY_WRITE ||
+           status == SERVER_BUSY_LOG || status == SERVER_BUSY_DNS;
+}
+
+/*
+ * For a request that queued at the gate: counts the requests in progress
+ * in each serving child of this generation (the scoreboard), and closes
+ * this connection after the answer when this child has more than the
+ * average by more than REBALANCE_MARGIN. A child alone never closes.
+ */
+#define REBALANCE_MARGIN 2
+
+static void rebalance(request_rec *r)
+{
+    int max_p = 0, max_t = 0, i, j, children = 0, total = 0, mine = -1;
+    pid_t me = getpid();
+
+    if (r->connection->keepalive == AP_CONN_CLOSE ||
+        !ap_exists_scoreboard_image() ||
+        ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &max_p) != APR_SUCCESS ||
+        ap_mpm_query(AP_MPMQ_MAX_THREADS, &max_t) != APR_SUCCESS) {
+        return;
+    }
+    /* every slot (the count of slots in use is the parent's, stale in a
+     * child), the first ThreadsPerChild workers of each */
+    for (i = 0; i < max_p; i++) {
+        process_score *ps = ap_get_scoreboard_process(i);
+        int n = 0;
+        if (!ps || ps->pid == 0 || ps->quiescing ||
+            ps->generation != ap_scoreboard_image->global->running_generation) {
+            continue;
+        }
+        for (j = 0; j < max_t; j++) {
+            worker_score *ws = ap_get_scoreboard_worker_from_indexes(i, j);
+            n += ws && in_progress(ws->status);
+        }
+        children++;
+        total += n;
+        if (ps->pid == me) {
+            mine = n;
+        }
+    }
+    if (children > 1 && mine * children > total + REBALANCE_MARGIN * children) {
+        r->connection->keepalive = AP_CONN_CLOSE;
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                      HSLOGNO(00914) "the connection closes after this "
+                                     "answer: %d requests in progress in "
+                                     "this child, %d in %d children",
+                      mine, total, children);
+    }
+}
+
 int hs_dbgate_enter(hs_dbgate *g, request_rec *r)
 {
     apr_time_t deadline = apr_time_now() + g->wait, now;
@@ -158,6 +226,7 @@ int hs_dbgate_enter(hs_dbgate *g, request_rec *r)
     }
     apr_thread_mutex_unlock(g->mutex);
     apr_pool_cleanup_register(r->pool, g, leave, apr_pool_cleanup_null);
+    rebalance(r);
     return 0;
 }
 

@@ -24,7 +24,11 @@ apr_status_t hs_dbgate_child_init(hs_dbgate *g, apr_pool_t *p);
 
 /* Takes a place for r (given back when r->pool is cleaned up, after the
  * connection mod_dbd lent to r has gone back to its pool). 0, or -1 when
- * none came free within the wait (logged, at most once a second). */
+ * none came free within the wait (logged, at most once a second). A
+ * request that had to wait, in a child with more requests in progress
+ * than the server's average child by more than two, gets its connection
+ * closed after the answer (HS00914, debug), so that the client reconnects
+ * to whichever child accepts. */
 int hs_dbgate_enter(hs_dbgate *g, request_rec *r);
 
 /* Gives r's place back now, before r->pool is cleaned up (nothing when r

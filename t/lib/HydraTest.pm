@@ -583,6 +583,70 @@ sub raw_http {
     return ($status // 0, $head // '', $body // '');
 }
 
+# ---- raw HTTP/1.1 connections: which answers came on one connection, and
+# whether the server closed it (t/verify_keepalive.t, t/db_rebalance.t) ---
+push @EXPORT_OK, qw(http_sock http_answer http_closed http_closes);
+
+# A connection to host:port with a read buffer; dies when it cannot connect.
+sub http_sock {
+    my ($hostport) = @_;
+    require IO::Socket::INET;
+    my $sock = IO::Socket::INET->new(PeerAddr => $hostport, Timeout => 10)
+        or die "connect $hostport: $!";
+    binmode $sock;
+    ${*$sock}{hs_buf} = '';
+    ${*$sock}{hs_hp} = $hostport;
+    return $sock;
+}
+
+# reads more into the socket's buffer; 0 at EOF (or after $secs, default
+# 10, of nothing)
+sub _http_fill {
+    my ($sock, $secs) = @_;
+    require IO::Select;
+    return 0 unless IO::Select->new($sock)->can_read($secs // 10);
+    my $n = sysread($sock, my $buf, 65536);
+    return 0 unless $n;
+    ${*$sock}{hs_buf} .= $buf;
+    return 1;
+}
+
+# One answer with a Content-Length: (status, head, body), or () when the
+# connection ended first or nothing came for $secs (default 10) seconds.
+sub http_answer {
+    my ($sock, $secs) = @_;
+    my $b = \${*$sock}{hs_buf};
+    while ($$b !~ /\r\n\r\n/) { _http_fill($sock, $secs) or return () }
+    my ($head) = $$b =~ /^(.*?\r\n)\r\n/s;
+    my ($len) = $head =~ /^Content-Length:\s*(\d+)/mi;
+    $len //= 0;
+    while (length($$b) < length($head) + 2 + $len) {
+        _http_fill($sock, $secs) or return ();
+    }
+    substr($$b, 0, length($head) + 2, '');
+    my $body = substr($$b, 0, $len, '');
+    my ($status) = $head =~ m{^HTTP/1\.\d (\d{3})};
+    return ($status, $head, $body);
+}
+
+# Did the server close the connection within 10 s? (Whatever else it sent
+# is read over: httpd's own 400 page has no Content-Length.)
+sub http_closed {
+    my ($sock) = @_;
+    require IO::Select;
+    require Time::HiRes;
+    my $deadline = Time::HiRes::time() + 10;
+    while (Time::HiRes::time() < $deadline
+           && IO::Select->new($sock)->can_read(1)) {
+        my $n = sysread($sock, my $buf, 65536);
+        return 1 if defined $n && $n == 0;
+    }
+    return 0;
+}
+
+# 1 when a head says "Connection: close"
+sub http_closes { ($_[0] // '') =~ /^Connection:\s*close\r?$/mi ? 1 : 0 }
+
 # The private PostgreSQL of the run (scripts/lib/pg.sh, as the test user).
 sub _pg {
     my ($fn, @args) = @_;
@@ -722,7 +786,13 @@ sub warm_children {
     close $sf;
     wait_clients($warm, 30);
     unlink $stop;
-    my $parent = httpd_pid();
+    return child_stats(httpd_pid());
+}
+
+# child_stats(PID): the /proc/N/stat files of PID's child processes.
+push @EXPORT_OK, 'child_stats';
+sub child_stats {
+    my ($parent) = @_;
     my @children;
     for my $stat (glob '/proc/[0-9]*/stat') {
         open my $f, '<', $stat or next;
