@@ -15,7 +15,7 @@ use Apache::TestUtil qw(t_cmp);
 use Apache::TestRequest ();
 use lib 't/lib';
 use HydraTest qw(dbh reset_db json check signup_code log_since wait_until
-                 http_sock http_answer http_closed http_closes);
+                 http_sock http_post http_answer http_closed http_closes);
 
 plan tests => 43;
 
@@ -30,20 +30,14 @@ sub connect_to {
     return http_sock(Apache::TestRequest::hostport());
 }
 
-# one verify request on $sock; %o: proto (HTTP/1.1), headers (extra lines),
-# body (raw), email, code
+# one verify request on $sock; %o: proto, headers (as http_post), body
+# (raw), email, code
 sub send_verify {
     my ($sock, %o) = @_;
-    my $body = $o{body} // json()->encode({
-        code => $o{code} // '000000', email => $o{email},
-        tenant_slug => 'demo' });
-    my $head = 'POST /v1/public/signup/verify ' . ($o{proto} // 'HTTP/1.1')
-        . "\r\nHost: ${*$sock}{hs_hp}\r\nContent-Type: application/json\r\n"
-        . join('', map { "$_\r\n" } @{ $o{headers} // [] });
-    $head .= 'Content-Length: ' . length($body) . "\r\n"
-        unless grep { /^Transfer-Encoding:/i } @{ $o{headers} // [] };
-    local $SIG{PIPE} = 'IGNORE';
-    return syswrite($sock, "$head\r\n$body");
+    return http_post($sock, '/v1/public/signup/verify',
+        $o{body} // { code => $o{code} // '000000', email => $o{email},
+                      tenant_slug => 'demo' },
+        map { exists $o{$_} ? ($_ => $o{$_}) : () } qw(proto headers));
 }
 
 # ---- pending signups: 400, 400, then the right code, one connection -------

@@ -30,6 +30,7 @@
 #include <apr_thread_mutex.h>
 
 #include "hs_dbgate.h"
+#include "hs_keepalive.h"
 #include "hs_log.h"
 
 APLOG_USE_MODULE(hydra_signup);
@@ -139,8 +140,8 @@ static void rebalance(request_rec *r)
     int max_p = 0, max_t = 0, i, j, children = 0, total = 0, mine = -1;
     pid_t me = getpid();
 
-    if (r->connection->keepalive == AP_CONN_CLOSE ||
-        !ap_exists_scoreboard_image() ||
+    /* (a connection that closes anyway is not moved, nor logged) */
+    if (!hs_keepalive_possible(r) || !ap_exists_scoreboard_image() ||
         ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &max_p) != APR_SUCCESS ||
         ap_mpm_query(AP_MPMQ_MAX_THREADS, &max_t) != APR_SUCCESS) {
         return;

@@ -16,6 +16,13 @@
 
 #include "httpd.h"
 
+/* Could r's connection stay open after its answer, whatever the status?
+ * (HTTP/1.1, no 100-continue pending, not aborted or already closing,
+ * KeepAlive on with requests left, the client did not ask to close, no
+ * nokeepalive, the MPM not stopping: ap_set_keepalive's conditions.) The
+ * gate asks it before it moves a connection on (dbgate.c). */
+int hs_keepalive_possible(request_rec *r);
+
 /* Registers the output filter (register_hooks). */
 void hs_keepalive_register(void);
 

@@ -40,17 +40,17 @@ void hs_keepalive_body_read(request_rec *r)
     apr_table_setn(r->notes, BODY_READ, "1");
 }
 
-/* ap_set_keepalive's conditions (httpd 2.4), but for the status. */
-static int keepable(request_rec *r)
+/* ap_set_keepalive's conditions (httpd 2.4), but for the status and the
+ * body (which httpd would read to its end before the next request). */
+int hs_keepalive_possible(request_rec *r)
 {
     conn_rec *c = r->connection;
     server_rec *s = r->server;
     const char *conn = apr_table_get(r->headers_in, "Connection");
 
     return r->proto_num == HTTP_VERSION(1, 1) && !r->main &&
-           apr_table_get(r->notes, BODY_READ) && !r->expecting_100 &&
-           !c->aborted && c->keepalive != AP_CONN_CLOSE && s->keep_alive &&
-           s->keep_alive_timeout > 0 &&
+           !r->expecting_100 && !c->aborted && c->keepalive != AP_CONN_CLOSE &&
+           s->keep_alive && s->keep_alive_timeout > 0 &&
            (s->keep_alive_max == 0 || s->keep_alive_max > c->keepalives) &&
            !ap_find_token(r->pool, conn, "close") &&
            (!apr_table_get(r->subprocess_env, "nokeepalive") ||
@@ -60,7 +60,10 @@ static int keepable(request_rec *r)
 
 void hs_keepalive_after_400(request_rec *r)
 {
-    if (keep_filter && keepable(r)) {
+    /* a 400 keeps the connection only for a body read whole: what is
+     * left of one httpd could not tell from the next request */
+    if (keep_filter && apr_table_get(r->notes, BODY_READ) &&
+        hs_keepalive_possible(r)) {
         ap_add_output_filter_handle(keep_filter, NULL, r, r->connection);
     }
 }

@@ -585,7 +585,7 @@ sub raw_http {
 
 # ---- raw HTTP/1.1 connections: which answers came on one connection, and
 # whether the server closed it (t/verify_keepalive.t, t/db_rebalance.t) ---
-push @EXPORT_OK, qw(http_sock http_answer http_closed http_closes);
+push @EXPORT_OK, qw(http_sock http_post http_answer http_closed http_closes);
 
 # A connection to host:port with a read buffer; dies when it cannot connect.
 sub http_sock {
@@ -597,6 +597,23 @@ sub http_sock {
     ${*$sock}{hs_buf} = '';
     ${*$sock}{hs_hp} = $hostport;
     return $sock;
+}
+
+# One POST of a JSON body on $sock ($body: a hash or array ref, encoded
+# here, or raw text). %o: proto (HTTP/1.1), headers (extra lines; with a
+# Transfer-Encoding one, no Content-Length is added), sent (how many bytes
+# of the body to send now: the rest is never sent). syswrite's result.
+sub http_post {
+    my ($sock, $path, $body, %o) = @_;
+    $body = $json->encode($body) if ref $body;
+    my @extra = @{ $o{headers} // [] };
+    my $head = "POST $path " . ($o{proto} // 'HTTP/1.1')
+        . "\r\nHost: ${*$sock}{hs_hp}\r\nContent-Type: application/json\r\n"
+        . join('', map { "$_\r\n" } @extra);
+    $head .= 'Content-Length: ' . length($body) . "\r\n"
+        unless grep { /^Transfer-Encoding:/i } @extra;
+    local $SIG{PIPE} = 'IGNORE';
+    return syswrite($sock, "$head\r\n" . substr($body, 0, $o{sent} // length $body));
 }
 
 # reads more into the socket's buffer; 0 at EOF (or after $secs, default
