@@ -15,7 +15,7 @@ use Time::HiRes qw(time sleep);
 use lib 't/lib';
 use HydraTest qw(dbh reset_db add_tenant post_json get_json check pg_do
                  httpd_pid spool_recipients start_clients wait_clients
-                 tally);
+                 tally wait_until log_since);
 
 plan tests => 38, have_lwp;
 
@@ -134,6 +134,8 @@ ok t_cmp(tally(map { $_->{status} } @ans), '201:3 429:45', 'exactly the limit ad
 my ($rows) = dbh()->selectrow_array(
     "SELECT count(*) FROM customers WHERE email LIKE 'p%-%\@example.com'");
 ok t_cmp($rows, 3, 'three customers, no more');
+# the access log is written after each answer has gone out
+wait_until(sub { (() = log_since($log, 0) =~ /^\d+ \Q$P\E /mg) >= 48 }, 5);
 my %pids;
 if (open my $lf, '<', $log) {
     while (<$lf>) {
