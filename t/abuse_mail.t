@@ -5,7 +5,7 @@
 # further message in the spool - also for requests in parallel, from many
 # client addresses, in any letter case, and for the "account exists" mail
 # of a concealed active customer.
-# vhost_limits (t/conf/hydra_abuse.conf.in): MailsPerHour 2, ResendInterval 1,
+# vhost_limits (t/conf/hydra_abuse.conf.in): MailsPerHour 2, ResendInterval 3,
 # ConcealExisting On; every request comes from another client address
 # (X-Forwarded-For) so that the per-client rate limit stays out of the way.
 use strict;
@@ -31,8 +31,8 @@ my $ip = 0;
 sub body { return { company_name => 'Inbox Co', email => $_[0], tenant_slug => 'mailbomb' } }
 sub signup { post_json($SIGNUP, body($_[0]), 'X-Forwarded-For' => '198.51.100.' . (++$ip % 250 + 1)) }
 sub mails { spool_recipients()->{ lc $_[0] } // 0 }
-# the resend interval (1 s here) is over for the address's last code
-sub interval_over { wait_resend($_[0], 1) or die "resend interval for $_[0] never over\n" }
+# the resend interval (3 s here) is over for the address's last code
+sub interval_over { wait_resend($_[0], 3) or die "resend interval for $_[0] never over\n" }
 sub burst {    # 16 parallel signups for one address, each from its own client
     my ($email, $round) = @_;
     my $h = start_clients(clients => 16, max => 1, url => $url,

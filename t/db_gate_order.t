@@ -57,7 +57,7 @@ check(wait_until(sub {
 my @q;
 for my $i (1 .. 6) {
     push @q, [$i, time, signup_client("queued$i\@example.com")];
-    sleep 0.6;    # arrival order; the gate's queue cannot be seen from here
+    sleep 1;    # arrival order; the gate's queue cannot be seen from here
 }
 $holder->do("SELECT pg_advisory_unlock_all()");
 

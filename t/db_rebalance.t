@@ -94,10 +94,10 @@ sub round {
     for my $i (1 .. 9) {
         send_signup($socks[$i], "q$i-$tag-$run\@example.com",
                     $i == 1 ? (headers => ['Connection: close']) : ());
-        sleep 0.1;
+        sleep 0.3;    # they reach the gate in this order
     }
     # the second child, when the MPM may start one (it checks once a second)
-    wait_until(sub { children_of($dir) >= 2 }, 8);
+    wait_until(sub { children_of($dir) >= 2 }, 15);
     sleep 0.5;
     my $children = children_of($dir);
     $holder->do('SELECT pg_advisory_unlock_all()');
@@ -155,7 +155,7 @@ my ($wst) = http_answer($slow[0], 30);
 check(($wst // 'none') eq '201', 'a first signup on the tenth connection');
 # nine bodies cut short: nine threads of the one child busy reading them
 send_signup($slow[$_], "slow$_-$run\@example.com", sent => 10) for 1 .. 9;
-check(wait_until(sub { children_of($dirf) >= 2 }, 8),
+check(wait_until(sub { children_of($dirf) >= 2 }, 15),
       'nine busy threads of sixteen: the second child started');
 sleep 0.5;
 send_signup($slow[0], "free-$run\@example.com");

@@ -96,9 +96,9 @@ check(@during >= $N, scalar(@during) . ' answers while the lock was held (' .
 ok t_cmp(scalar(grep { $_->{status} ne '503' } @during), 0, 'while locked: all 503');
 $slowest = 0;
 $_->{secs} > $slowest and $slowest = $_->{secs} for @ans;
-# a request that waited for the lock would take 12 s; the margin to 9 s is
-# for a loaded machine, not a speed target
-check($slowest < 9, sprintf 'slowest answer %.2f s: bounded by lock_timeout, not by the 12 s lock', $slowest);
+# a request that waited for the lock would take 12 s; the margin below that
+# is for a loaded machine (ASan, two shared cores), not a speed target
+check($slowest < 11.5, sprintf 'slowest answer %.2f s: bounded by lock_timeout, not by the 12 s lock', $slowest);
 my $per_client = 1;
 for my $c (1 .. $N) {
     $per_client = 0 unless grep { $_->{client} == $c } @during;
