@@ -129,11 +129,14 @@ LoadModule mpm_event_module $MODS/mod_mpm_event.so
 LoadModule authz_core_module $MODS/mod_authz_core.so
 LoadModule dbd_module $MODS/mod_dbd.so
 LoadModule hydra_signup_module $SRC/mod_hydra_signup.so
-# the recommended production shape (README, "Sizing a host"): at most
-# ServerLimit x DBDMax = 4 x $DB_PER_CHILD PostgreSQL sessions for this host,
-# whatever the load, each in one transaction at most; a request waits in
-# httpd (in the order it came) at most 3 s for one, then 503
-ServerLimit 4
+# the recommended production shape (README, "Sizing a host"): 4 children
+# serve (MaxRequestWorkers / ThreadsPerChild); ServerLimit leaves 2 more
+# slots for children finishing their last requests after a graceful
+# restart (logrotate's reload), so that the new ones start at once. At
+# most ServerLimit x DBDMax = 6 x $DB_PER_CHILD PostgreSQL sessions for
+# this host, whatever the load, each in one transaction at most; a request
+# waits in httpd (in the order it came) at most 3 s for one, then 503
+ServerLimit 6
 StartServers 2
 ThreadsPerChild 25
 MaxRequestWorkers 100

@@ -101,6 +101,25 @@ is($res->{status}, 200, 'the signup page of the demo tenant: 200');
 like(do { local $/; open my $lf, '<', $log; <$lf> } // '', qr{metrics: +\Q$base\E/metrics},
      'run.sh printed the metrics URL');
 
+# the recommended shape leaves scoreboard slots for the children that
+# finish after a graceful restart (README, "Sizing a host"), and a graceful
+# restart keeps the server answering
+my $conf = do { local $/; open my $cf, '<', "$work/state/httpd.conf"; <$cf> } // '';
+my %mpm = map { $conf =~ /^$_\s+(\d+)/m ? ($_ => $1) : () }
+          qw(ServerLimit MaxRequestWorkers ThreadsPerChild);
+ok(keys %mpm == 3 && $mpm{ServerLimit} > $mpm{MaxRequestWorkers} / $mpm{ThreadsPerChild},
+   'httpd.conf: ServerLimit above the serving children (' . join(', ', map { "$_ $mpm{$_}" } sort keys %mpm) . ')');
+is(system('apache2', '-f', "$work/state/httpd.conf", '-k', 'graceful'), 0, 'apache2 -k graceful');
+# the new generation is configured ("resuming normal operations" a second
+# time); the old children no longer accept
+my $resumed = sub {
+    my $el = do { local $/; open my $ef, '<', "$work/state/logs/error_log"; <$ef> } // '';
+    return scalar(() = $el =~ /AH00489:/g);
+};
+$deadline = time + 20;
+sleep 0.25 until $resumed->() >= 2 || time > $deadline;
+$res = $ua->get("$base/plans/demo");
+is($res->{status}, 200, 'after the graceful restart: GET plans/demo 200');
 my @before = ours();
 ok(@before >= 4, 'run.sh started httpd, the sender, the sink, PostgreSQL') or diag(join "\n", @before);
 
