@@ -49,6 +49,9 @@ struct hs_dbgate {
     int in_use;                /* places taken (handed-over ones included) */
     waiter *head, *tail;       /* the queue, first come first */
     apr_time_t last_log;
+    /* this child, and the scoreboard's size (set at child_init) */
+    pid_t pid;
+    int max_daemons, max_threads;
 };
 
 hs_dbgate *hs_dbgate_make(apr_pool_t *p, int max, apr_interval_time_t wait)
@@ -68,8 +71,15 @@ apr_status_t hs_dbgate_child_init(hs_dbgate *g, apr_pool_t *p)
     rv = apr_thread_mutex_create(&g->mutex, APR_THREAD_MUTEX_DEFAULT, p);
     if (rv != APR_SUCCESS) {
         g->mutex = NULL;
+        return rv;
     }
-    return rv;
+    g->pid = getpid();
+    if (ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &g->max_daemons) !=
+            APR_SUCCESS ||
+        ap_mpm_query(AP_MPMQ_MAX_THREADS, &g->max_threads) != APR_SUCCESS) {
+        g->max_daemons = g->max_threads = 0; /* rebalance() does nothing */
+    }
+    return APR_SUCCESS;
 }
 
 /* A place comes free: it goes to the first in the queue (woken alone, so a
@@ -135,33 +145,30 @@ static int in_progress(int status)
  */
 #define REBALANCE_MARGIN 2
 
-static void rebalance(request_rec *r)
+static void rebalance(const hs_dbgate *g, request_rec *r)
 {
-    int max_p = 0, max_t = 0, i, j, children = 0, total = 0, mine = -1;
-    pid_t me = getpid();
+    int i, j, children = 0, total = 0, mine = -1;
 
     /* (a connection that closes anyway is not moved, nor logged) */
-    if (!hs_keepalive_possible(r) || !ap_exists_scoreboard_image() ||
-        ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &max_p) != APR_SUCCESS ||
-        ap_mpm_query(AP_MPMQ_MAX_THREADS, &max_t) != APR_SUCCESS) {
+    if (!hs_keepalive_possible(r) || !ap_exists_scoreboard_image()) {
         return;
     }
     /* every slot (the count of slots in use is the parent's, stale in a
      * child), the first ThreadsPerChild workers of each */
-    for (i = 0; i < max_p; i++) {
+    for (i = 0; i < g->max_daemons; i++) {
         process_score *ps = ap_get_scoreboard_process(i);
         int n = 0;
         if (!ps || ps->pid == 0 || ps->quiescing ||
             ps->generation != ap_scoreboard_image->global->running_generation) {
             continue;
         }
-        for (j = 0; j < max_t; j++) {
+        for (j = 0; j < g->max_threads; j++) {
             worker_score *ws = ap_get_scoreboard_worker_from_indexes(i, j);
             n += ws && in_progress(ws->status);
         }
         children++;
         total += n;
-        if (ps->pid == me) {
+        if (ps->pid == g->pid) {
             mine = n;
         }
     }
@@ -227,7 +234,7 @@ int hs_dbgate_enter(hs_dbgate *g, request_rec *r)
     }
     apr_thread_mutex_unlock(g->mutex);
     apr_pool_cleanup_register(r->pool, g, leave, apr_pool_cleanup_null);
-    rebalance(r);
+    rebalance(g, r);
     return 0;
 }
 

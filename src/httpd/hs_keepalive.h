@@ -10,6 +10,10 @@
  * included, so the connection is as good as after a 200. Closing it would
  * cost the client a new TCP (and TLS) handshake for its next try, and the
  * server an accept and a close: 127 us of httpd CPU a request, measured.
+ *
+ * hs_keepalive_possible() is httpd's keep-alive decision but for the
+ * status; the connection gate asks it too, before it moves a connection
+ * on (dbgate.c).
  */
 #ifndef HS_KEEPALIVE_H
 #define HS_KEEPALIVE_H
