@@ -20,7 +20,8 @@
 #                    "REQUESTS SECONDS" per client (default: the module's)
 #   HYDRA_TENANT_MAILS codes per tenant per hour (default: the module's 1000)
 #   HYDRA_DB_PER_CHILD database connections per child process, DBDMax and
-#                    HydraSignupDBConnections (default 2: 8 for the host)
+#                    HydraSignupDBConnections (default 2: 8 for the 4
+#                    serving children, at most 12 with the 2 spare slots)
 # scripts/stop.sh ends it all.
 set -euo pipefail
 

@@ -13,7 +13,7 @@ use File::Temp ();
 use Time::HiRes qw(sleep);
 use lib 't/lib';
 use HydraTest qw(dbh reset_db add_tenant post_json check start_clients
-                 wait_clients tally httpd_pid log_since);
+                 wait_clients tally httpd_pid log_since wait_until);
 
 plan tests => 27, have_lwp;
 
@@ -41,12 +41,8 @@ sub delta {
     return ($b->{$k} // 0) - ($a->{$k} // 0);
 }
 sub req { qq(hydra_signup_requests_total{endpoint="$_[0]",code="$_[1]"}) }
-# A request is counted in log_transaction, after its answer has gone out,
-# so a scrape on another connection can come before the last request's
-# count: scrape until $n more requests (the scrapes themselves left out)
-# than in $from are counted, for at most 5 s. More than $n is not waited
-# for; the exact checks below then fail on it.
-sub counted { # the requests counted in a scrape, the scrapes left out
+# the requests counted in a scrape, the scrapes themselves left out
+sub counted {
     my $v = shift;
     my $t = 0;
     for (grep { /^hydra_signup_requests_total\{/ && !/endpoint="metrics"/ } keys %$v) {
@@ -54,17 +50,16 @@ sub counted { # the requests counted in a scrape, the scrapes left out
     }
     return $t;
 }
+# A request is counted in log_transaction, after its answer has gone out,
+# so a scrape on another connection can come before the last request's
+# count: scrape until $n more requests than in $from are counted, for at
+# most 5 s. More than $n is not waited for; the exact checks below then
+# fail on it.
 sub scrape_settled {
     my ($from, $n) = @_;
     my $want = counted($from) + $n;
-    my ($v, $waited) = (undef, 0);
-    for (1 .. 100) {
-        ($v) = scrape();
-        last if counted($v) >= $want;
-        sleep 0.05;
-        $waited++;
-    }
-    print "# counts settled after $waited re-scrapes\n" if $waited;
+    my $v;
+    wait_until(sub { ($v) = scrape(); counted($v) >= $want }, 5);
     return $v;
 }
 sub cnt { my ($n, $l) = @_; $l ? "hydra_signup_${n}_total{$l}" : "hydra_signup_${n}_total" }
@@ -102,12 +97,13 @@ my $log_from = -s $log // 0;
 # the baseline: once the warm-up's last requests are counted too (two
 # scrapes 0.2 s apart that count the same)
 my ($v1) = scrape();
-for (1 .. 50) {
+wait_until(sub {
     sleep 0.2;
     my ($v) = scrape();
-    last if counted($v) == counted($v1);
+    my $same = counted($v) == counted($v1);
     $v1 = $v;
-}
+    $same;
+}, 10);
 my @plans = map { GET("$B/plans/metco")->code } 1 .. 5;
 my @nope = map { GET("$B/plans/nosuchco")->code } 1 .. 3;
 # 24 signups from 12 parallel clients: every child takes its share

@@ -50,7 +50,6 @@ sub tenant_id {
     (dbh()->selectrow_array("SELECT id FROM tenants WHERE slug = ?", undef,
                             $_[0]))[0];
 }
-# used = holders, and the value of used
 # used and holders in one statement (one snapshot): the reaper may release
 # a slot between two
 sub used_holders {

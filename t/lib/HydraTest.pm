@@ -600,12 +600,12 @@ sub http_sock {
 }
 
 # One POST of a JSON body on $sock ($body: a hash or array ref, encoded
-# here, or raw text). %o: proto (HTTP/1.1), headers (extra lines; with a
+# here as UTF-8, or raw bytes). %o: proto (HTTP/1.1), headers (extra lines; with a
 # Transfer-Encoding one, no Content-Length is added), sent (how many bytes
 # of the body to send now: the rest is never sent). syswrite's result.
 sub http_post {
     my ($sock, $path, $body, %o) = @_;
-    $body = $json->encode($body) if ref $body;
+    $body = $json_bytes->encode($body) if ref $body;
     my @extra = @{ $o{headers} // [] };
     my $head = "POST $path " . ($o{proto} // 'HTTP/1.1')
         . "\r\nHost: ${*$sock}{hs_hp}\r\nContent-Type: application/json\r\n"

@@ -22,7 +22,7 @@ use JSON::PP;
 use Test::More;
 use Time::HiRes qw(time sleep);
 use lib dirname(abs_path(__FILE__)) . '/lib';
-use PackageTest qw(free_port port_busy tail_of tenant_sql);
+use PackageTest qw(free_port port_busy tail_of slurp tenant_sql);
 
 my $SRC = abs_path($ENV{HYDRA_SRC} // dirname(abs_path(__FILE__)) . '/../..');
 
@@ -98,26 +98,33 @@ like($res->{content}, qr/^hydra_signup_requests_total\{endpoint="plans",code="20
      'it counted the plans requests');
 $res = $ua->get("$base/page/demo");
 is($res->{status}, 200, 'the signup page of the demo tenant: 200');
-like(do { local $/; open my $lf, '<', $log; <$lf> } // '', qr{metrics: +\Q$base\E/metrics},
+like(slurp($log), qr{metrics: +\Q$base\E/metrics},
      'run.sh printed the metrics URL');
 
 # the recommended shape leaves scoreboard slots for the children that
 # finish after a graceful restart (README, "Sizing a host"), and a graceful
 # restart keeps the server answering
-my $conf = do { local $/; open my $cf, '<', "$work/state/httpd.conf"; <$cf> } // '';
+my $conf = slurp("$work/state/httpd.conf");
 my %mpm = map { $conf =~ /^$_\s+(\d+)/m ? ($_ => $1) : () }
           qw(ServerLimit MaxRequestWorkers ThreadsPerChild);
 ok(keys %mpm == 3 && $mpm{ServerLimit} > $mpm{MaxRequestWorkers} / $mpm{ThreadsPerChild},
    'httpd.conf: ServerLimit above the serving children (' . join(', ', map { "$_ $mpm{$_}" } sort keys %mpm) . ')');
+# httpd's children, by their parent's pid file
+sub children {
+    my ($parent) = slurp("$work/state/run/httpd.pid") =~ /(\d+)/ or return ();
+    return grep { slurp("/proc/$_/stat") =~ /\) \S+ $parent / }
+           map { m{/proc/(\d+)/stat} ? $1 : () } glob '/proc/[0-9]*/stat';
+}
+my %old = map { $_ => 1 } children();
 is(system('apache2', '-f', "$work/state/httpd.conf", '-k', 'graceful'), 0, 'apache2 -k graceful');
-# the new generation is configured ("resuming normal operations" a second
-# time); the old children no longer accept
-my $resumed = sub {
-    my $el = do { local $/; open my $ef, '<', "$work/state/logs/error_log"; <$ef> } // '';
-    return scalar(() = $el =~ /AH00489:/g);
-};
+# the new generation: "resuming normal operations" a second time, and a
+# child that was not there before (the old children no longer accept)
+my $errlog = "$work/state/logs/error_log";
 $deadline = time + 20;
-sleep 0.25 until $resumed->() >= 2 || time > $deadline;
+sleep 0.25 until ((() = slurp($errlog) =~ /AH00489:/g) >= 2
+                  && grep { !$old{$_} } children()) || time > $deadline;
+ok(scalar(grep { !$old{$_} } children()), 'the graceful restart started new children')
+    or diag(tail_of($errlog, 20));
 $res = $ua->get("$base/plans/demo");
 is($res->{status}, 200, 'after the graceful restart: GET plans/demo 200');
 my @before = ours();

@@ -7,7 +7,7 @@ use warnings;
 use Exporter 'import';
 use IO::Socket::INET ();
 
-our @EXPORT_OK = qw(free_port port_busy tail_of tenant_sql);
+our @EXPORT_OK = qw(free_port port_busy tail_of slurp tenant_sql);
 
 # A port nothing listens on (the kernel's pick, then closed), none of @not.
 sub free_port {
@@ -34,6 +34,14 @@ sub tail_of {
     open my $fh, '<', $file or return "($file: $!)";
     my @l = <$fh>;
     return join '', @l[($#l - $n + 1 < 0 ? 0 : $#l - $n + 1) .. $#l];
+}
+
+# The whole of $file, or '' when it cannot be read.
+sub slurp {
+    my ($file) = @_;
+    open my $fh, '<', $file or return '';
+    local $/;
+    return <$fh> // '';
 }
 
 # The SQL that adds a tenant by hand, as a user of the packages would:
